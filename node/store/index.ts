@@ -1,0 +1,61 @@
+/**
+ * The node's persistent store: members, jobs and their segments. One async interface, two
+ * backends: embedded SQLite under the node's data dir, or PostgreSQL when a database URL is given
+ * (several nodes may share it). Schema migrations are applied when the store opens.
+ */
+import { silentLogger } from '../../config/logger.js'
+import { StoreError } from './errors.js'
+import { openPostgresStore } from './postgres.js'
+import { checkSchemaName } from './schema.js'
+import { openSqliteStore } from './sqlite.js'
+import type { Store, StoreOptions } from './types.js'
+
+export * from './types.js'
+export { StoreError } from './errors.js'
+export type { StoreErrorCode } from './errors.js'
+export { LATEST_VERSION as STORE_SCHEMA_VERSION, checkSchemaName } from './schema.js'
+export { SQLITE_FILE_NAME } from './sqlite.js'
+
+const DEFAULT_POOL_MAX = 4
+const DEFAULT_QUERY_TIMEOUT_MS = 30_000
+
+function invalidOption (name: string, why: string): StoreError {
+  return new StoreError('ERR_INVALID_OPTION', `store option ${name} ${why}`)
+}
+
+function intOption (value: unknown, name: string, def: number, min: number, max: number): number {
+  if (value === undefined) return def
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
+    throw invalidOption(name, `must be an integer in ${min}..${max}, got ${String(value)}`)
+  }
+  return value
+}
+
+/**
+ * Opens the store: PostgreSQL when `databaseUrl` is set, else SQLite in `dataDir`. Options are
+ * all validated before anything is opened. Rejects with ERR_INVALID_OPTION, ERR_STORE_OPEN or
+ * ERR_STORE_MIGRATE.
+ */
+export async function createStore (options: StoreOptions): Promise<Store> {
+  if (options === null || typeof options !== 'object') throw invalidOption('options', 'must be an object')
+  const logger = (options.logger ?? silentLogger).child({ component: 'store' })
+  const schema = checkSchemaName(options.schema ?? 'public')
+  const poolMax = intOption(options.poolMax, 'poolMax', DEFAULT_POOL_MAX, 1, 64)
+  const queryTimeoutMs = intOption(options.queryTimeoutMs, 'queryTimeoutMs', DEFAULT_QUERY_TIMEOUT_MS, 100, 600_000)
+  const { databaseUrl, dataDir } = options
+  if (databaseUrl !== undefined) {
+    if (typeof databaseUrl !== 'string' || !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+      // Never echo the URL: it may carry a password.
+      throw invalidOption('databaseUrl', 'must be a postgres:// or postgresql:// URL')
+    }
+    const store = await openPostgresStore({ databaseUrl, schema, poolMax, queryTimeoutMs, logger })
+    logger.info('store opened', { kind: 'postgres', schema })
+    return store
+  }
+  if (typeof dataDir !== 'string' || dataDir.length === 0) {
+    throw invalidOption('dataDir', 'must be a non-empty path when databaseUrl is not set')
+  }
+  const store = openSqliteStore({ dataDir, busyTimeoutMs: queryTimeoutMs, logger })
+  logger.info('store opened', { kind: 'sqlite', dataDir })
+  return store
+}

@@ -1,0 +1,142 @@
+import type { Logger } from '../../config/logger.js'
+
+export type MemberStatus = 'alive' | 'suspect' | 'dead'
+
+export interface MemberRecord {
+  peerId: string
+  addrs: string[]
+  cores: number
+  memoryBytes: number
+  version: string
+  startedAtMs: number
+  status: MemberStatus
+  lastSeenMs: number
+  leftAtMs: number | null
+  isGenesis: boolean
+}
+
+export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled'
+
+export interface JobRecord {
+  id: string
+  kind: string
+  status: JobStatus
+  /** Any JSON value (not `undefined`). */
+  params: unknown
+  /** Any JSON value; JSON `null` and "no result" are the same thing. */
+  result: unknown | null
+  error: string | null
+  /** peerId of the node that coordinates (and, after a restart, resumes) the job. */
+  coordinator: string
+  createdAtMs: number
+  updatedAtMs: number
+  finishedAtMs: number | null
+}
+
+export type SegmentStatus = 'pending' | 'running' | 'done'
+
+export interface SegmentRecord {
+  jobId: string
+  index: number
+  start: number
+  end: number
+  status: SegmentStatus
+  node: string | null
+  attempts: number
+  /** Compute time of the finished segment, fractional milliseconds. */
+  ms: number | null
+  /** Any JSON value; JSON `null` and "no result" are the same thing. */
+  result: unknown | null
+}
+
+export type JobPatch = Partial<Pick<JobRecord, 'status' | 'result' | 'error' | 'updatedAtMs' | 'finishedAtMs'>>
+export type SegmentPatch = Partial<Pick<SegmentRecord, 'status' | 'node' | 'attempts' | 'ms' | 'result'>>
+export interface SegmentUpdate { jobId: string, index: number, patch: SegmentPatch }
+
+export interface ListJobsOptions {
+  /** Default `DEFAULT_LIST_LIMIT`; values above `MAX_LIST_LIMIT` are capped to it. */
+  limit?: number
+  status?: JobStatus
+}
+
+export interface Store {
+  readonly kind: 'sqlite' | 'postgres'
+  /** Inserts or fully replaces the member with this peerId. */
+  upsertMember: (m: MemberRecord) => Promise<void>
+  /** All members, ordered by peerId. */
+  listMembers: () => Promise<MemberRecord[]>
+  /**
+   * Records a status observation made at `atMs`:
+   * - `alive`: `lastSeenMs = max(lastSeenMs, atMs)` and `leftAtMs = null` (it is back);
+   * - `suspect` / `dead`: only the status changes, unless `left` (a graceful leave, only allowed
+   *   with `dead`), which also sets `leftAtMs = atMs`.
+   * Unknown peerId → ERR_STORE_NOT_FOUND.
+   */
+  setMemberStatus: (peerId: string, status: MemberStatus, atMs: number, left?: boolean) => Promise<void>
+  /**
+   * Persists the job and all its segments atomically (one transaction). Every segment's jobId
+   * must be job.id. A reused job id or a repeated segment index → ERR_STORE_CONFLICT, nothing kept.
+   */
+  createJob: (job: JobRecord, segments: SegmentRecord[]) => Promise<void>
+  /** The job with its segments ordered by index, or null. */
+  getJob: (id: string) => Promise<{ job: JobRecord, segments: SegmentRecord[] } | null>
+  /** Newest first (createdAtMs, then id, descending). */
+  listJobs: (opts?: ListJobsOptions) => Promise<JobRecord[]>
+  /** Applies the fields present in `patch` (an explicit `null` clears). Unknown id → ERR_STORE_NOT_FOUND. */
+  updateJob: (id: string, patch: JobPatch) => Promise<void>
+  /**
+   * Several segment updates in one transaction (the scheduler batches them). Updates of the same
+   * segment are merged in order (later fields win). If any segment does not exist the whole
+   * batch is rolled back and ERR_STORE_NOT_FOUND is thrown.
+   */
+  updateSegments: (updates: SegmentUpdate[]) => Promise<void>
+  /**
+   * Jobs with status queued or running whose coordinator is this peer (for resume after
+   * restart), oldest first, at most `MAX_UNFINISHED_JOBS` (a warning is logged when cut).
+   */
+  listUnfinishedJobs: (coordinator: string) => Promise<JobRecord[]>
+  /** Releases the database. Idempotent; any later call fails with ERR_STORE_CLOSED. */
+  close: () => Promise<void>
+}
+
+export interface StoreOptions {
+  /**
+   * Directory of the embedded store; the database is `<dataDir>/voike.db` (directory created if
+   * missing). `':memory:'` opens a private in-memory database (tests). Ignored with `databaseUrl`.
+   */
+  dataDir?: string
+  /** `postgres://` or `postgresql://` URL: when set, the store is PostgreSQL. */
+  databaseUrl?: string
+  /**
+   * PostgreSQL schema holding the tables (default `public`), created if missing, so tests and
+   * several clusters can share one database. Lowercase identifier: `[a-z_][a-z0-9_]{0,62}`, not
+   * starting with `pg_`. Validated even for SQLite, where it is otherwise ignored.
+   */
+  schema?: string
+  /** PostgreSQL pool size (default 4, 1..64). */
+  poolMax?: number
+  /**
+   * Upper bound of one statement: PostgreSQL `statement_timeout` and connect timeout, SQLite
+   * `busy_timeout` (waiting for another process's write lock). Default 30000, 100..600000.
+   */
+  queryTimeoutMs?: number
+  /** Default silentLogger. */
+  logger?: Logger
+}
+
+/** listJobs limit when none is given. */
+export const DEFAULT_LIST_LIMIT = 100
+/** listJobs never returns more rows than this. */
+export const MAX_LIST_LIMIT = 1000
+/** listUnfinishedJobs never returns more rows than this. */
+export const MAX_UNFINISHED_JOBS = 10_000
+/** Segments per job (the fib job allows 4096). */
+export const MAX_SEGMENTS_PER_JOB = 65_536
+/** Segment updates per updateSegments call. */
+export const MAX_UPDATES_PER_BATCH = 65_536
+/** Serialized size of one JSON value (params, result), in UTF-16 code units. */
+export const MAX_JSON_CHARS = 64 * 1024 * 1024
+/** Length of ids, peer ids, kinds, versions, addresses. */
+export const MAX_ID_CHARS = 1024
+/** Length of a job's error text. */
+export const MAX_ERROR_CHARS = 64 * 1024
