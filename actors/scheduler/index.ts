@@ -1,0 +1,15 @@
+/**
+ * The grid scheduler: accepts jobs on any node, splits them into segments, places them on the
+ * members' worker actors and combines the results. See scheduler.ts.
+ */
+export { createScheduler, SCHEDULER_ACTOR, SCHEDULER_SPAWN_OPTIONS, WORKER_ACTOR, JOB_ID_RE } from './scheduler.js'
+export type { Scheduler, SchedulerDeps, SchedulerLimits, SchedulerStats } from './scheduler.js'
+export { createKindRegistry, resolveKind, DEFAULT_JOB_KINDS } from './kinds.js'
+export type { JobKind, KindRegistry, SegmentSpan } from './kinds.js'
+export { fibKind, FIB_TASK_KIND } from './fib-kind.js'
+export type { FibParams } from './fib-kind.js'
+export { baseCredits, effectiveCredits, placeTasks, freeCredits, MAX_PENALTY_LEVEL } from './placement.js'
+export type { CreditPolicy, PeerLoad, Placement, BusyState } from './placement.js'
+export { registerSchedulerMetrics, JOB_DURATION_BUCKETS_S } from './metrics.js'
+export type { SchedulerMetrics, TaskOutcome } from './metrics.js'
+export { SchedulerError, SchedulerErrorCode } from './errors.js'
