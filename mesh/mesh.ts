@@ -63,6 +63,8 @@ export interface Mesh {
   isConnected: (peerId: string) => boolean
   connectedPeers: () => string[]
   hangUp: (peerId: string) => Promise<void>
+  /** Resolves once every queued frame was handed to its stream, or after `timeoutMs`. */
+  flush: (timeoutMs: number) => Promise<void>
   /** The libp2p node, for tests and benches that need the raw peer. */
   readonly libp2p: Libp2p
   stop: () => Promise<void>
@@ -293,6 +295,11 @@ export async function createMesh (options: MeshOptions): Promise<Mesh> {
     },
     isConnected: (pid) => libp2p.getConnections(peerIdFromString(pid)).some(c => c.status === 'open'),
     connectedPeers: () => libp2p.getPeers().map(String),
+    async flush (timeoutMs) {
+      const deadline = Date.now() + timeoutMs
+      const busy = (): boolean => [...channels.values()].some(c => c.queue.length > 0 && (c.stream !== undefined || c.opening))
+      while (busy() && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 5))
+    },
     async hangUp (pid) { await libp2p.hangUp(peerIdFromString(pid)) },
     async stop () {
       if (stopped) return

@@ -1,0 +1,90 @@
+/**
+ * A small gRPC client of voike.v1, used by the CLI, the demo, tests and benches.
+ */
+import { credentials, Metadata, type Client, type ServiceError } from '@grpc/grpc-js'
+import { loadVoikeProto } from './proto.js'
+import type { JobView, JobStatus, SegmentView } from './grid-api.js'
+import type { MemberRecord } from '../actors/membership/table.js'
+
+interface ProtoJob {
+  id: string, kind: string, status: JobStatus, error: string, resultJson: string, paramsJson: string, coordinator: string
+  createdAtMs: number, finishedAtMs: number, segmentsDone: number, segmentsTotal: number
+  segments: Array<{ index: number, start: number, end: number, status: SegmentView['status'], node: string, attempts: number, ms: number }>
+}
+
+export function jobFromProto (j: ProtoJob): JobView {
+  return {
+    id: j.id,
+    kind: j.kind,
+    status: j.status,
+    error: j.error === '' ? null : j.error,
+    result: j.resultJson === '' ? null : JSON.parse(j.resultJson),
+    params: j.paramsJson === '' ? null : JSON.parse(j.paramsJson),
+    coordinator: j.coordinator,
+    createdAtMs: j.createdAtMs,
+    finishedAtMs: j.finishedAtMs === 0 ? null : j.finishedAtMs,
+    segmentsDone: j.segmentsDone,
+    segmentsTotal: j.segmentsTotal,
+    segments: j.segments.map(s => ({ index: s.index, start: s.start, end: s.end, status: s.status, node: s.node === '' ? null : s.node, attempts: s.attempts, ms: s.status === 'done' ? s.ms : null }))
+  }
+}
+
+export interface VoikeClient {
+  listNodes: () => Promise<MemberRecord[]>
+  submitJob: (kind: string, params: unknown) => Promise<JobView>
+  getJob: (id: string) => Promise<JobView>
+  cancelJob: (id: string) => Promise<JobView>
+  listJobs: (options?: { limit?: number, status?: string }) => Promise<JobView[]>
+  /** Streams progress; resolves with the final job. */
+  watchJob: (id: string, onProgress?: (p: { segmentsDone: number, segmentsTotal: number, status: string }) => void, signal?: AbortSignal) => Promise<JobView>
+  close: () => void
+}
+
+export interface ClientOptions {
+  /** host:port of a node's gRPC API. */
+  address: string
+  apiKey?: string
+  /** Per-call deadline (watch excluded). Default 30 000 ms. */
+  timeoutMs?: number
+}
+
+export function createClient (o: ClientOptions): VoikeClient {
+  const { Mesh, Grid } = loadVoikeProto()
+  const creds = credentials.createInsecure()
+  const channelOptions = { 'grpc.max_receive_message_length': 64 * 1024 * 1024 }
+  const mesh = new Mesh(o.address, creds, channelOptions) as Client & Record<string, Function>
+  const grid = new Grid(o.address, creds, channelOptions) as Client & Record<string, Function>
+  const timeoutMs = o.timeoutMs ?? 30_000
+  const md = (): Metadata => {
+    const m = new Metadata()
+    if (o.apiKey !== undefined) m.set('x-voike-api-key', o.apiKey)
+    return m
+  }
+  const call = async <T>(svc: Record<string, Function>, method: string, req: unknown): Promise<T> => await new Promise((resolve, reject) => {
+    svc[method](req, md(), { deadline: Date.now() + timeoutMs }, (err: ServiceError | null, res: T) => { if (err !== null) reject(err); else resolve(res) })
+  })
+  return {
+    listNodes: async () => (await call<{ nodes: Array<MemberRecord & { leftAtMs: number }> }>(mesh, 'ListNodes', {})).nodes.map(n => ({ ...n, leftAtMs: n.leftAtMs === 0 ? null : n.leftAtMs })),
+    submitJob: async (kind, params) => jobFromProto(await call<ProtoJob>(grid, 'SubmitJob', { kind, paramsJson: JSON.stringify(params) })),
+    getJob: async (id) => jobFromProto(await call<ProtoJob>(grid, 'GetJob', { id })),
+    cancelJob: async (id) => jobFromProto(await call<ProtoJob>(grid, 'CancelJob', { id })),
+    listJobs: async (opts = {}) => (await call<{ jobs: ProtoJob[] }>(grid, 'ListJobs', { limit: opts.limit ?? 0, status: opts.status ?? '' })).jobs.map(jobFromProto),
+    watchJob: async (id, onProgress, signal) => await new Promise((resolve, reject) => {
+      const stream = grid.WatchJob({ id }, md())
+      let final: JobView | undefined
+      const onAbort = (): void => { stream.cancel() }
+      signal?.addEventListener('abort', onAbort, { once: true })
+      stream.on('data', (p: { status: string, segmentsDone: number, segmentsTotal: number, job: ProtoJob | null }) => {
+        onProgress?.(p)
+        if (p.job !== null && p.job !== undefined) final = jobFromProto(p.job)
+      })
+      stream.on('error', (err: Error) => { signal?.removeEventListener('abort', onAbort); reject(err) })
+      stream.on('end', () => {
+        signal?.removeEventListener('abort', onAbort)
+        if (final !== undefined) resolve(final)
+        else reject(new Error('watch ended without a final job'))
+      })
+    }),
+    close: () => { mesh.close(); grid.close() }
+  }
+}

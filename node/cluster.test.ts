@@ -1,0 +1,143 @@
+import './polyfill.js'
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { connect } from 'node:net'
+import pg from 'pg'
+import { Cluster, getJson, runCli, storeVariants, waitFor } from './testkit.js'
+
+async function dropSchema (env: Record<string, string>): Promise<void> {
+  if (env.DATABASE_URL === undefined) return
+  const client = new pg.Client({ connectionString: env.DATABASE_URL })
+  await client.connect()
+  try { await client.query(`DROP SCHEMA IF EXISTS "${env.VOIKE_DB_SCHEMA}" CASCADE`) } finally { await client.end() }
+}
+
+test('three nodes join through Genesis and all see three alive; /health, /metrics, gRPC ListNodes', async (t) => {
+  const c = new Cluster()
+  t.after(async () => { await c.stopAll() })
+  const g = await c.start('genesis')
+  const a = await c.start('node')
+  const b = await c.start('node', { seed: `127.0.0.1:${Number(g.ready.p2p[0].split('/')[4])}` }) // host:port seed form
+  for (const n of [g, a, b]) await c.waitAlive(n, 3)
+
+  const health = await getJson<{ status: string, peerId: string }>(a.ready.http, '/health')
+  assert.deepEqual(health, { status: 200, body: { status: 'ok', peerId: a.ready.peerId } })
+
+  const metrics = await getJson<string>(g.ready.http, '/metrics')
+  assert.equal(metrics.status, 200)
+  for (const family of ['voike_mesh_members', 'voike_actor_messages_total', 'voike_actor_mailbox_depth', 'voike_p2p_frames_total', 'voike_p2p_bad_frames_total', 'process_resident_memory_bytes']) {
+    assert.match(metrics.body, new RegExp(`^# TYPE ${family} `, 'm'), `missing ${family}`)
+  }
+  assert.match(metrics.body, /^voike_mesh_members\{status="alive"\} 3$/m)
+
+  const cli = await runCli(['mesh', 'nodes', '--api', b.ready.api, '--json'])
+  assert.equal(cli.code, 0, cli.stderr)
+  const nodes = JSON.parse(cli.stdout) as Array<{ peerId: string, status: string }>
+  assert.deepEqual(new Set(nodes.map(n => n.peerId)), new Set([g.ready.peerId, a.ready.peerId, b.ready.peerId]))
+  assert.ok(nodes.every(n => n.status === 'alive'))
+})
+
+test('SIGTERM is seen as a leave, and the node exits 0 within 5 s', async (t) => {
+  const c = new Cluster()
+  t.after(async () => { await c.stopAll() })
+  const g = await c.start('genesis')
+  const a = await c.start('node')
+  const b = await c.start('node')
+  await c.waitAlive(g, 3)
+  await c.waitAlive(b, 3)
+  const t0 = Date.now()
+  const code = await c.kill(a, 'SIGTERM')
+  assert.equal(code, 0)
+  assert.ok(Date.now() - t0 < 5000, `shutdown took ${Date.now() - t0} ms`)
+  for (const n of [g, b]) {
+    await waitFor(async () => (await c.members(n)).find(m => m.peerId === a.ready.peerId && m.status === 'dead' && m.leftAtMs !== null), `${n.name} sees the leave`)
+  }
+})
+
+test('a killed node is detected: suspect, then dead', async (t) => {
+  const c = new Cluster()
+  t.after(async () => { await c.stopAll() })
+  const g = await c.start('genesis')
+  const a = await c.start('node')
+  await c.waitAlive(g, 2)
+  await c.kill(a, 'SIGKILL')
+  await waitFor(async () => (await c.members(g)).find(m => m.peerId === a.ready.peerId && m.status === 'dead' && m.leftAtMs === null), 'genesis declares the killed node dead')
+})
+
+for (const variant of storeVariants()) {
+  test(`a restarted Genesis reloads its registry (${variant.name} store)`, async (t) => {
+    const env = variant.env()
+    const c = new Cluster({ env })
+    t.after(async () => { await c.stopAll(); await dropSchema(env) })
+    const dir = await c.tempDir()
+    const g1 = await c.start('genesis', { dataDir: dir })
+    const a = await c.start('node')
+    const b = await c.start('node')
+    await c.waitAlive(g1, 3)
+    await c.kill(g1, 'SIGKILL')
+    const port = g1.ready.p2p[0].split('/')[4]
+    const g2 = await c.start('genesis', { dataDir: dir, extraArgs: ['--listen', `/ip4/127.0.0.1/tcp/${port}`] })
+    assert.equal(g2.ready.peerId, g1.ready.peerId, 'same data dir, same identity')
+    // Right after start it already knows both members from its store; they come back alive.
+    const known = await c.members(g2)
+    assert.ok([a, b].every(n => known.some(m => m.peerId === n.ready.peerId)), 'registry reloaded')
+    await c.waitAlive(g2, 3)
+    await c.waitAlive(a, 3)
+  })
+}
+
+test('garbage on the p2p port leaves every node healthy', async (t) => {
+  const c = new Cluster()
+  t.after(async () => { await c.stopAll() })
+  const g = await c.start('genesis')
+  const a = await c.start('node')
+  await c.waitAlive(g, 2)
+  const port = Number(g.ready.p2p[0].split('/')[4])
+  for (let i = 0; i < 3; i++) {
+    await new Promise<void>((resolve) => {
+      const sock = connect(port, '127.0.0.1', () => { sock.end(Buffer.from(Array.from({ length: 8192 }, () => Math.floor(Math.random() * 256)))) })
+      sock.on('error', () => { resolve() })
+      sock.on('close', () => { resolve() })
+    })
+  }
+  for (const n of [g, a]) {
+    assert.equal((await getJson(n.ready.http, '/health')).status, 200)
+  }
+  await c.waitAlive(g, 2)
+  await c.waitAlive(a, 2)
+})
+
+test('config errors exit 2 and name the flag or variable', async () => {
+  const cases: Array<{ args: string[], env?: Record<string, string>, names: string }> = [
+    { args: ['genesis', '--listen', 'not-a-multiaddr'], names: '--listen' },
+    { args: ['genesis', '--api', 'localhost'], names: '--api' },
+    { args: ['genesis', '--http', '127.0.0.1:99999'], names: '--http' },
+    { args: ['node'], names: '--genesis' },
+    { args: ['genesis', '--threads', 'many'], names: '--threads' },
+    { args: ['genesis'], env: { VOIKE_HTTP: 'nope' }, names: 'VOIKE_HTTP' },
+    { args: ['genesis', '--database-url', 'mysql://x'], names: '--database-url' },
+    { args: ['genesis', '--no-such-flag'], names: '--no-such-flag' },
+    { args: ['frobnicate'], names: 'frobnicate' }
+  ]
+  for (const k of cases) {
+    const r = await runCli(k.args, k.env)
+    assert.equal(r.code, 2, `${k.args.join(' ')}: exit ${r.code}; ${r.stderr}`)
+    assert.ok(r.stderr.includes(k.names), `${k.args.join(' ')}: stderr does not name ${k.names}: ${r.stderr}`)
+  }
+})
+
+test('with an API key, calls without it are refused (401 / UNAUTHENTICATED); /health and /metrics stay open', async (t) => {
+  const c = new Cluster()
+  t.after(async () => { await c.stopAll() })
+  const g = await c.start('genesis', { extraArgs: ['--api-key', 'sekrit-key-1'] })
+  assert.equal((await getJson(g.ready.http, '/health')).status, 200)
+  assert.equal((await getJson(g.ready.http, '/metrics')).status, 200)
+  assert.equal((await getJson(g.ready.http, '/mesh/nodes')).status, 401)
+  assert.equal((await getJson(g.ready.http, '/mesh/nodes', { 'x-voike-api-key': 'wrong-key-00' })).status, 401)
+  assert.equal((await getJson(g.ready.http, '/mesh/nodes', { 'x-voike-api-key': 'sekrit-key-1' })).status, 200)
+  const bad = await runCli(['mesh', 'nodes', '--api', g.ready.api, '--api-key', 'wrong-key-00'])
+  assert.equal(bad.code, 2)
+  assert.match(bad.stderr, /x-voike-api-key/)
+  const good = await runCli(['mesh', 'nodes', '--api', g.ready.api, '--api-key', 'sekrit-key-1', '--json'])
+  assert.equal(good.code, 0, good.stderr)
+})

@@ -1,0 +1,135 @@
+/**
+ * gRPC API, package voike.v1: Mesh (ListNodes) and Grid (SubmitJob, GetJob, WatchJob,
+ * CancelJob, ListJobs). Errors map to status codes: bad arguments INVALID_ARGUMENT naming the
+ * field, unknown jobs NOT_FOUND, a missing or wrong key UNAUTHENTICATED.
+ */
+import { Server, ServerCredentials, status as Status, type ServerUnaryCall, type ServerWritableStream, type sendUnaryData, type Metadata } from '@grpc/grpc-js'
+import type { Logger } from '../config/logger.js'
+import type { MemberTable, MemberRecord } from '../actors/membership/table.js'
+import { GridError, TERMINAL_STATUSES, type GridService, type JobStatus, type JobView } from './grid-api.js'
+import { keyMatches } from './http.js'
+import { loadVoikeProto } from './proto.js'
+
+export interface GrpcOptions {
+  host: string
+  port: number
+  table: MemberTable
+  grid: GridService
+  apiKey: string | undefined
+  logger: Logger
+  /** Largest request message. Default 1 MiB. */
+  maxMessageBytes?: number
+}
+
+export interface GrpcServer { address: string, close: () => Promise<void> }
+
+interface GrpcError { code: number, details: string }
+
+export function memberToProto (m: MemberRecord): Record<string, unknown> {
+  return { peerId: m.peerId, addrs: m.addrs, status: m.status, cores: m.cores, memoryBytes: m.memoryBytes, version: m.version, startedAtMs: m.startedAtMs, lastSeenMs: m.lastSeenMs, leftAtMs: m.leftAtMs ?? 0, isGenesis: m.isGenesis }
+}
+
+export function jobToProto (j: JobView): Record<string, unknown> {
+  return {
+    id: j.id,
+    kind: j.kind,
+    status: j.status,
+    error: j.error ?? '',
+    resultJson: j.result === null ? '' : JSON.stringify(j.result),
+    paramsJson: JSON.stringify(j.params),
+    coordinator: j.coordinator,
+    createdAtMs: j.createdAtMs,
+    finishedAtMs: j.finishedAtMs ?? 0,
+    segments: j.segments.map(s => ({ ...s, node: s.node ?? '', ms: s.ms ?? 0 })),
+    segmentsDone: j.segmentsDone,
+    segmentsTotal: j.segmentsTotal
+  }
+}
+
+function toGrpcError (err: unknown): GrpcError {
+  if (err instanceof GridError) {
+    const code = err.code === 'ERR_NOT_FOUND'
+      ? Status.NOT_FOUND
+      : err.code === 'ERR_UNAVAILABLE' ? Status.UNAVAILABLE : err.code === 'ERR_OVERLOADED' ? Status.RESOURCE_EXHAUSTED : Status.INVALID_ARGUMENT
+    return { code, details: err.message }
+  }
+  return { code: Status.INTERNAL, details: (err as Error)?.message ?? 'internal error' }
+}
+
+export async function startGrpc (o: GrpcOptions): Promise<GrpcServer> {
+  const { Mesh, Grid } = loadVoikeProto()
+  const maxMessageBytes = o.maxMessageBytes ?? 1024 * 1024
+  const server = new Server({ 'grpc.max_receive_message_length': maxMessageBytes, 'grpc.max_send_message_length': 64 * 1024 * 1024 })
+
+  const authorized = (md: Metadata): boolean => keyMatches(o.apiKey, md.get('x-voike-api-key')[0]?.toString())
+  const unauthenticated: GrpcError = { code: Status.UNAUTHENTICATED, details: 'missing or wrong x-voike-api-key' }
+
+  /** Wraps a unary handler: auth, then errors mapped to status codes. */
+  const unary = <Req>(fn: (req: Req) => Promise<unknown>) => (call: ServerUnaryCall<Req, unknown>, cb: sendUnaryData<unknown>): void => {
+    if (!authorized(call.metadata)) { cb(unauthenticated); return }
+    fn(call.request).then(res => { cb(null, res) }, (err: unknown) => {
+      const e = toGrpcError(err)
+      if (e.code === Status.INTERNAL) o.logger.error('grpc call failed', { err })
+      cb(e)
+    })
+  }
+
+  const parseParams = (text: string): unknown => {
+    if (text === '') return {}
+    try { return JSON.parse(text) } catch (err) {
+      throw new GridError('ERR_INVALID_ARGUMENT', `params_json is not JSON: ${(err as Error).message}`, 'params_json')
+    }
+  }
+
+  server.addService(Mesh.service, {
+    ListNodes: unary(async () => ({ nodes: o.table.all().map(memberToProto) }))
+  })
+  server.addService(Grid.service, {
+    SubmitJob: unary(async (req: { kind: string, paramsJson: string }) => jobToProto(await o.grid.submit(req.kind, parseParams(req.paramsJson)))),
+    GetJob: unary(async (req: { id: string }) => {
+      const job = await o.grid.get(req.id)
+      if (job === null) throw new GridError('ERR_NOT_FOUND', `no job ${req.id}`)
+      return jobToProto(job)
+    }),
+    CancelJob: unary(async (req: { id: string }) => jobToProto(await o.grid.cancel(req.id))),
+    ListJobs: unary(async (req: { limit: number, status: string }) => {
+      if (req.status !== '' && !['queued', 'running', 'succeeded', 'failed', 'cancelled'].includes(req.status)) {
+        throw new GridError('ERR_INVALID_ARGUMENT', 'status must be queued, running, succeeded, failed or cancelled', 'status')
+      }
+      const jobs = await o.grid.list({ limit: req.limit === 0 ? undefined : Math.min(req.limit, 1000), status: req.status === '' ? undefined : req.status as JobStatus })
+      return { jobs: jobs.map(jobToProto) }
+    }),
+    WatchJob: (call: ServerWritableStream<{ id: string }, unknown>) => {
+      if (!authorized(call.metadata)) { call.destroy(Object.assign(new Error(unauthenticated.details), unauthenticated)); return }
+      const ac = new AbortController()
+      call.on('cancelled', () => { ac.abort() })
+      o.grid.watch(call.request.id, (p) => {
+        if (!TERMINAL_STATUSES.has(p.status)) call.write({ ...p })
+      }, ac.signal).then((job) => {
+        call.write({ id: job.id, status: job.status, segmentsDone: job.segmentsDone, segmentsTotal: job.segmentsTotal, job: jobToProto(job) })
+        call.end()
+      }, (err: unknown) => {
+        if (ac.signal.aborted) return
+        const e = toGrpcError(err)
+        call.destroy(Object.assign(new Error(e.details), e))
+      })
+    }
+  })
+
+  const address = await new Promise<string>((resolve, reject) => {
+    const host = o.host.includes(':') ? `[${o.host}]` : o.host
+    server.bindAsync(`${host}:${o.port}`, ServerCredentials.createInsecure(), (err, port) => {
+      if (err !== null) reject(err)
+      else resolve(`${host}:${port}`)
+    })
+  })
+  return {
+    address,
+    close: async () => {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(() => { server.forceShutdown(); resolve() }, 2000)
+        server.tryShutdown(() => { clearTimeout(t); resolve() })
+      })
+    }
+  }
+}

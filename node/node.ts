@@ -1,0 +1,217 @@
+/**
+ * The composition root: the one place that wires config, store, mesh, actors and APIs into a
+ * running VOIKE node. Every component gets what it needs here, explicitly.
+ */
+import { totalmem, availableParallelism } from 'node:os'
+import { readFileSync } from 'node:fs'
+import { collectDefaultMetrics, Gauge, Registry } from 'prom-client'
+import type { NodeConfig } from '../config/index.js'
+import { createLogger, type Logger } from '../config/logger.js'
+import { createMesh, loadOrCreateIdentity, type Mesh } from '../mesh/index.js'
+import { createActorSystem, type ActorSystem, type Envelope } from '../actors/index.js'
+import { MemberTable, type MemberRecord } from '../actors/membership/table.js'
+import { createMembershipActor, MEMBERSHIP_ACTOR, parseMember } from '../actors/membership/membership-actor.js'
+import { createWorkerPool, type WorkerPool } from '../actors/worker/pool.js'
+import { createWorkerActor } from '../actors/worker/worker-actor.js'
+import { createScheduler, SCHEDULER_ACTOR, SCHEDULER_SPAWN_OPTIONS } from '../actors/scheduler/index.js'
+import { createStore, type Store } from './store/index.js'
+import { startHttp, type HttpServer } from './http.js'
+import { startGrpc, type GrpcServer } from './grpc.js'
+
+export const VERSION: string = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version
+
+export interface VoikeNode {
+  readonly peerId: string
+  readonly config: NodeConfig
+  readonly p2p: string[]
+  readonly api: string
+  readonly http: string
+  readonly table: MemberTable
+  readonly registry: Registry
+  /** Announces the leave (unless `announce: false`), stops APIs, actors, mesh and store. */
+  stop: (options?: { announce?: boolean }) => Promise<void>
+}
+
+export interface StartOptions {
+  logger?: Logger
+  /** Membership timer period. Default 1000 ms. */
+  tickMs?: number
+  /** Give up joining the seeds after this long. Default 60 000 ms. */
+  joinTimeoutMs?: number
+}
+
+/** Starts a node; resolves once it has joined (or, for Genesis, is listening) and serves its APIs. */
+export async function startNode (config: NodeConfig, options: StartOptions = {}): Promise<VoikeNode> {
+  const log = options.logger ?? createLogger({ level: config.logLevel, base: { node: config.name } })
+  const tickMs = options.tickMs ?? 1000
+  const cleanups: Array<() => Promise<void>> = []
+  const cleanup = async (): Promise<void> => {
+    for (const fn of cleanups.reverse()) { try { await fn() } catch (err) { log.warn('cleanup step failed', { err }) } }
+  }
+
+  try {
+    const registry = new Registry()
+    collectDefaultMetrics({ register: registry })
+    const store = await createStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl, schema: config.dbSchema, logger: log.child({ component: 'store' }) })
+    cleanups.push(async () => { await store.close() })
+    const privateKey = await loadOrCreateIdentity(config.dataDir)
+
+    // The mesh and the actor system refer to each other: the mesh delivers envelopes to the
+    // system, the system sends through the mesh. `system` is set before the mesh can deliver.
+    let system: ActorSystem | undefined
+    const mesh: Mesh = await createMesh({
+      privateKey,
+      listen: [config.listen],
+      maxFrameSizeBytes: config.maxFrameSizeBytes,
+      registry,
+      logger: log.child({ component: 'mesh' }),
+      onMessage: (from, msg) => { system?.receiveRemote(from, msg as Envelope) },
+      onPeerConnect: (peerId) => { tellMembership({ type: 'peer-up', peerId }) },
+      onPeerDisconnect: (peerId) => {
+        system?.peerDown(peerId)
+        tellMembership({ type: 'peer-down', peerId })
+      }
+    })
+    cleanups.push(async () => { await mesh.stop() })
+    const sys = createActorSystem({
+      peerId: mesh.peerId,
+      transport: { send: (peerId, env) => { mesh.send(peerId, env) } },
+      registry,
+      logger: log.child({ component: 'actors' }),
+      onGiveUp: (name, err) => { log.error('actor gave up after repeated crashes', { actor: name, err }) }
+    })
+    system = sys
+    cleanups.push(async () => { await sys.shutdown({ timeoutMs: 2000 }) })
+    function tellMembership (msg: unknown): void {
+      try { system?.tell(system.ref(mesh.peerId, MEMBERSHIP_ACTOR), msg) } catch (err) { log.warn('membership mailbox refused a message', { err }) }
+    }
+
+    const table = new MemberTable(mesh.peerId)
+    const self: MemberRecord = {
+      peerId: mesh.peerId,
+      addrs: mesh.addrs(),
+      cores: availableParallelism(),
+      memoryBytes: totalmem(),
+      version: VERSION,
+      startedAtMs: Date.now(),
+      status: 'alive',
+      lastSeenMs: Date.now(),
+      leftAtMs: null,
+      isGenesis: config.role === 'genesis'
+    }
+    table.put(self)
+    registerMeshMetrics(registry, table)
+    if (config.role === 'genesis') await loadRegistry(store, table, self, log)
+
+    sys.spawn(MEMBERSHIP_ACTOR, createMembershipActor({
+      table,
+      store: config.role === 'genesis' ? store : undefined,
+      connect: async (peerId, addrs) => {
+        await mesh.addPeerAddrs(peerId, addrs)
+        for (const addr of addrs) {
+          try { await mesh.dial(addr.includes('/p2p/') ? addr : `${addr}/p2p/${peerId}`); return } catch { /* try the next address */ }
+        }
+        throw new Error(`no address of ${peerId} answered`)
+      },
+      isConnected: (peerId) => mesh.isConnected(peerId),
+      logger: log.child({ component: 'membership' })
+    }), { mailboxCapacity: 4096 })
+    const ticker = setInterval(() => { tellMembership({ type: 'tick' }) }, tickMs)
+    cleanups.push(async () => { clearInterval(ticker) })
+
+    const pool: WorkerPool = createWorkerPool({ registry, threads: config.threads, logger: log.child({ component: 'pool' }) })
+    cleanups.push(async () => { await pool.close() })
+    sys.spawn('worker', () => createWorkerActor({ pool, logger: log.child({ component: 'worker' }) }), { mailboxCapacity: 65536 })
+
+    const scheduler = createScheduler({ system: sys, store, table, registry, logger: log.child({ component: 'scheduler' }) })
+    cleanups.push(async () => { await scheduler.close() })
+    sys.spawn(SCHEDULER_ACTOR, scheduler.factory, SCHEDULER_SPAWN_OPTIONS)
+
+    if (config.genesis.length > 0) await join(config.genesis, mesh, sys, self, options.joinTimeoutMs ?? 60_000, log)
+    await scheduler.resume()
+
+    const http: HttpServer = await startHttp({ host: config.http.host, port: config.http.port, peerId: mesh.peerId, registry, table, grid: scheduler.grid, apiKey: config.apiKey, logger: log.child({ component: 'http' }) })
+    cleanups.push(async () => { await http.close() })
+    const grpc: GrpcServer = await startGrpc({ host: config.api.host, port: config.api.port, table, grid: scheduler.grid, apiKey: config.apiKey, logger: log.child({ component: 'grpc' }) })
+    cleanups.push(async () => { await grpc.close() })
+
+    let stopping: Promise<void> | undefined
+    return {
+      peerId: mesh.peerId,
+      config,
+      p2p: mesh.addrs(),
+      api: grpc.address,
+      http: http.address,
+      table,
+      registry,
+      stop: async (opts = {}) => {
+        stopping ??= (async () => {
+          if (opts.announce !== false) await announceLeave(sys, mesh, table)
+          await cleanup()
+        })()
+        await stopping
+      }
+    }
+  } catch (err) {
+    await cleanup()
+    throw err
+  }
+}
+
+/** Genesis reloads the registry it persisted: everyone is suspect until they answer again. */
+async function loadRegistry (store: Store, table: MemberTable, self: MemberRecord, log: Logger): Promise<void> {
+  const known = await store.listMembers()
+  for (const m of known) {
+    if (m.peerId === self.peerId) continue
+    table.put({ ...m, status: m.leftAtMs !== null || m.status === 'dead' ? 'dead' : 'suspect' })
+  }
+  await store.upsertMember(self)
+  log.info('registry loaded', { members: known.length })
+}
+
+/** Joins through the first seed that answers; retries all seeds with backoff until the timeout. */
+async function join (seeds: string[], mesh: Mesh, sys: ActorSystem, self: MemberRecord, timeoutMs: number, log: Logger): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  let backoffMs = 100
+  let lastError: unknown
+  while (Date.now() < deadline) {
+    for (const seed of seeds) {
+      try {
+        const seedId = await mesh.dial(seed)
+        const reply = await sys.ask<{ members: unknown[] }>(sys.ref(seedId, MEMBERSHIP_ACTOR), { type: 'join', member: self }, { timeoutMs: 5000, from: MEMBERSHIP_ACTOR })
+        const members = reply.members.map(parseMember)
+        sys.tell(sys.ref(mesh.peerId, MEMBERSHIP_ACTOR), { type: 'merge', members })
+        log.info('joined', { seed, members: members.length })
+        return
+      } catch (err) {
+        lastError = err
+        log.warn('join attempt failed', { seed, err })
+      }
+    }
+    await new Promise(resolve => setTimeout(resolve, backoffMs))
+    backoffMs = Math.min(backoffMs * 2, 2000)
+  }
+  throw Object.assign(new Error(`could not join through ${seeds.join(', ')} within ${timeoutMs} ms: ${(lastError as Error)?.message ?? 'no answer'}`), { code: 'ERR_JOIN_TIMEOUT' })
+}
+
+async function announceLeave (sys: ActorSystem, mesh: Mesh, table: MemberTable): Promise<void> {
+  for (const m of table.all()) {
+    if (m.peerId === mesh.peerId || m.status === 'dead') continue
+    try { sys.tell(sys.ref(m.peerId, MEMBERSHIP_ACTOR), { type: 'leave', peerId: mesh.peerId }, MEMBERSHIP_ACTOR) } catch { /* best effort */ }
+  }
+  await mesh.flush(1000)
+}
+
+function registerMeshMetrics (registry: Registry, table: MemberTable): void {
+  new Gauge({ // eslint-disable-line no-new
+    name: 'voike_mesh_members',
+    help: 'Members of the cluster known to this node, by status',
+    labelNames: ['status'],
+    registers: [registry],
+    collect () {
+      const counts = { alive: 0, suspect: 0, dead: 0 }
+      for (const m of table.all()) counts[m.status]++
+      for (const [status, n] of Object.entries(counts)) this.set({ status }, n)
+    }
+  })
+}
