@@ -2,15 +2,7 @@ import './polyfill.js'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { connect } from 'node:net'
-import pg from 'pg'
-import { Cluster, getJson, runCli, storeVariants, waitFor } from './testkit.js'
-
-async function dropSchema (env: Record<string, string>): Promise<void> {
-  if (env.DATABASE_URL === undefined) return
-  const client = new pg.Client({ connectionString: env.DATABASE_URL })
-  await client.connect()
-  try { await client.query(`DROP SCHEMA IF EXISTS "${env.VOIKE_DB_SCHEMA}" CASCADE`) } finally { await client.end() }
-}
+import { Cluster, getJson, runCli, storeVariants, dropSchema, waitFor } from './testkit.js'
 
 test('three nodes join through Genesis and all see three alive; /health, /metrics, gRPC ListNodes', async (t) => {
   const c = new Cluster()

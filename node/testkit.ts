@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
+import pg from 'pg'
 
 export const CLI_PATH = fileURLToPath(new URL('./cli.js', import.meta.url))
 
@@ -149,4 +150,12 @@ export function storeVariants (): Array<{ name: string, env: () => Record<string
     variants.push({ name: 'postgres', env: () => ({ DATABASE_URL: url, VOIKE_DB_SCHEMA: `t_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}` }) })
   }
   return variants
+}
+
+/** Drops the PostgreSQL schema a variant's env created (no-op for the embedded store). */
+export async function dropSchema (env: Record<string, string>): Promise<void> {
+  if (env.DATABASE_URL === undefined || env.VOIKE_DB_SCHEMA === undefined) return
+  const client = new pg.Client({ connectionString: env.DATABASE_URL })
+  await client.connect()
+  try { await client.query(`DROP SCHEMA IF EXISTS "${env.VOIKE_DB_SCHEMA}" CASCADE`) } finally { await client.end() }
 }
