@@ -4,7 +4,9 @@
  * Names follow ../shared/spec/contract.md. Every problem is a ConfigError naming the flag (or
  * the environment variable, when the value came from there); the CLI turns it into exit 2.
  */
-import { availableParallelism } from 'node:os'
+import { availableParallelism, hostname } from 'node:os'
+import { createHash } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
 import { ConfigError } from './errors.js'
@@ -43,6 +45,11 @@ export interface NodeConfig {
   maxFrameSizeBytes: number
   /** `--log-level`, VOIKE_LOG_LEVEL. */
   logLevel: LogLevel
+  /**
+   * Which machine this node runs on (`--host-id`, VOIKE_HOST_ID); default: derived from the host
+   * name and /etc/machine-id. Nodes with the same host id share cores when jobs are placed.
+   */
+  hostId: string
 }
 
 /** Flags the node accepts, with their environment variable. */
@@ -58,7 +65,8 @@ export const NODE_FLAGS = {
   name: 'VOIKE_NODE_NAME',
   threads: 'VOIKE_THREADS',
   'max-frame-bytes': 'VOIKE_MAX_FRAME_BYTES',
-  'log-level': 'VOIKE_LOG_LEVEL'
+  'log-level': 'VOIKE_LOG_LEVEL',
+  'host-id': 'VOIKE_HOST_ID'
 } as const
 
 export type NodeFlag = keyof typeof NODE_FLAGS
@@ -99,6 +107,7 @@ export function resolveConfig (role: NodeRole, flags: Partial<Record<NodeFlag, s
   const levelIn = pick('log-level')
   const schemaIn = pick('db-schema')
   const keyIn = pick('api-key')
+  const hostIn = pick('host-id')
 
   return {
     role,
@@ -113,8 +122,16 @@ export function resolveConfig (role: NodeRole, flags: Partial<Record<NodeFlag, s
     genesis,
     threads: threadsIn !== undefined ? parseInteger(threadsIn.value, threadsIn.source, 1, MAX_THREADS) : Math.min(availableParallelism(), MAX_THREADS),
     maxFrameSizeBytes: frameIn !== undefined ? parseInteger(frameIn.value, frameIn.source, MIN_FRAME_BYTES, MAX_FRAME_BYTES) : 4 * 1024 * 1024,
-    logLevel: levelIn !== undefined ? parseLogLevel(levelIn.value, levelIn.source) : 'info'
+    logLevel: levelIn !== undefined ? parseLogLevel(levelIn.value, levelIn.source) : 'info',
+    hostId: hostIn !== undefined ? parseName(hostIn.value, hostIn.source) : defaultHostId()
   }
+}
+
+/** A stable id of this machine: host name and machine id, hashed (neither is sent as such). */
+function defaultHostId (): string {
+  let machineId = ''
+  try { machineId = readFileSync('/etc/machine-id', 'utf8').trim() } catch { /* not Linux, or no systemd */ }
+  return createHash('sha256').update(`${hostname()}\n${machineId}`).digest('hex').slice(0, 16)
 }
 
 function defaultName (role: NodeRole, listenPort: number): string {

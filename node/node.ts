@@ -97,7 +97,8 @@ export async function startNode (config: NodeConfig, options: StartOptions = {})
       status: 'alive',
       lastSeenMs: Date.now(),
       leftAtMs: null,
-      isGenesis: config.role === 'genesis'
+      isGenesis: config.role === 'genesis',
+      host: config.hostId
     }
     table.put(self)
     registerMeshMetrics(registry, table)

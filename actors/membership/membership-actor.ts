@@ -68,7 +68,9 @@ export function parseMember (value: unknown): MemberRecord {
     status: m.status === 'suspect' || m.status === 'dead' ? m.status : 'alive',
     lastSeenMs: typeof m.lastSeenMs === 'number' ? m.lastSeenMs : 0,
     leftAtMs: typeof m.leftAtMs === 'number' ? m.leftAtMs : null,
-    isGenesis: m.isGenesis === true
+    isGenesis: m.isGenesis === true,
+    // Older members do not send it: unknown host, never grouped with others.
+    host: typeof m.host === 'string' && m.host.length <= 128 ? m.host : ''
   }
 }
 

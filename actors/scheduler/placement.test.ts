@@ -101,3 +101,20 @@ test('no peers, or no free credit: nothing is placed', () => {
   assert.deepEqual(placeTasks([{ peerId: 'a', credits: 1, inFlight: 1 }], [null], 0).chosen, [])
   assert.equal(freeCredits([{ peerId: 'a', credits: 1, inFlight: 3 }]), 0)
 })
+
+test('members sharing a machine share its cap: no more tasks in flight there than it has cores', () => {
+  const peers: PeerLoad[] = [
+    { peerId: 'g', credits: 4, inFlight: 0, host: 'box', hostCap: 2 },
+    { peerId: 'n1', credits: 4, inFlight: 0, host: 'box', hostCap: 2 },
+    { peerId: 'n2', credits: 4, inFlight: 1, host: 'box', hostCap: 2 },
+    { peerId: 'far', credits: 2, inFlight: 0 }
+  ]
+  assert.equal(freeCredits(peers), 1 + 2)
+  const p = placeTasks(peers, new Array(10).fill(null), 0)
+  const c = counts(peers, p.chosen)
+  assert.equal((c.g ?? 0) + (c.n1 ?? 0) + (c.n2 ?? 0), 1, 'the shared machine had one core left')
+  assert.equal(c.far, 2)
+  assert.equal(p.chosen.length, 3)
+  // The cap binds only where members declare it: alone on its machine a peer keeps its credits.
+  assert.equal(placeTasks([{ peerId: 'solo', credits: 4, inFlight: 0 }], new Array(6).fill(null), 0).chosen.length, 4)
+})

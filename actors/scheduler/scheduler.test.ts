@@ -67,7 +67,7 @@ const cleanups: Array<() => Promise<void>> = []
 after(async () => { for (const c of cleanups.reverse()) await c() })
 
 function member (peerId: string): MemberRecord {
-  return { peerId, addrs: [], cores: 1, memoryBytes: 1, version: 'test', startedAtMs: Date.now(), status: 'alive', lastSeenMs: Date.now(), leftAtMs: null, isGenesis: false }
+  return { peerId, addrs: [], cores: 1, memoryBytes: 1, version: 'test', startedAtMs: Date.now(), status: 'alive', lastSeenMs: Date.now(), leftAtMs: null, isGenesis: false, host: '' }
 }
 
 async function storeOptions (backend: 'sqlite' | 'postgres', peerId: string, shared: { dir?: string, schema?: string }): Promise<() => Promise<Store>> {

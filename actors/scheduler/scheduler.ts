@@ -497,24 +497,42 @@ class SchedulerCore {
     for (const [peer, list] of byPeer) this.dispatch(peer, list)
   }
 
-  /** Alive members (and this node) not on hold, with their credits and load. */
+  /** Alive members (and this node) not on hold, with their credits, load and shared machine. */
   private peerLoads (now: number): PeerLoad[] {
-    const loads: PeerLoad[] = []
+    const members: Array<{ peerId: string, cores: number, host: string }> = []
     let sawSelf = false
     for (const m of this.table.all()) {
       if (m.peerId === this.selfId) sawSelf = true
       else if (m.status !== 'alive') continue
-      this.addLoad(loads, m.peerId, m.cores, now)
+      members.push({ peerId: m.peerId, cores: m.cores, host: m.host ?? '' })
     }
-    if (!sawSelf) this.addLoad(loads, this.selfId, availableParallelism(), now)
+    if (!sawSelf) members.push({ peerId: this.selfId, cores: availableParallelism(), host: '' })
+    // Machines with several members: their cores are shared (see placement.ts).
+    const hostCores = new Map<string, { members: number, cores: number }>()
+    for (const m of members) {
+      if (m.host === '') continue
+      const h = hostCores.get(m.host) ?? { members: 0, cores: 1 }
+      h.members++
+      h.cores = Math.max(h.cores, m.cores)
+      hostCores.set(m.host, h)
+    }
+    const loads: PeerLoad[] = []
+    for (const m of members) {
+      const shared = hostCores.get(m.host)
+      this.addLoad(loads, m.peerId, m.cores, now, shared !== undefined && shared.members > 1 ? { host: m.host, hostCap: shared.cores } : undefined)
+    }
     return loads
   }
 
-  private addLoad (loads: PeerLoad[], peerId: string, cores: number, now: number): void {
+  private addLoad (loads: PeerLoad[], peerId: string, cores: number, now: number, shared?: { host: string, hostCap: number }): void {
     const st = this.peers.get(peerId)
-    if (st !== undefined && now < st.busy.holdUntilMs) return
+    if (st !== undefined && now < st.busy.holdUntilMs) {
+      // On hold: nothing new for it, but what it runs still uses its machine's shared cores.
+      if (shared !== undefined && st.tasks.size > 0) loads.push({ peerId, credits: st.tasks.size, inFlight: st.tasks.size, ...shared })
+      return
+    }
     const base = baseCredits(cores, this.limits)
-    loads.push({ peerId, credits: effectiveCredits(base, st?.busy.penaltyLevel ?? 0), inFlight: st?.tasks.size ?? 0 })
+    loads.push({ peerId, credits: effectiveCredits(base, st?.busy.penaltyLevel ?? 0), inFlight: st?.tasks.size ?? 0, ...shared })
   }
 
   /** Up to `max` pending segments, taking one from each active job in turn (fairness). */

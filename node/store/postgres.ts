@@ -37,7 +37,7 @@ type Int8 = string | number
 interface MemberRow {
   peer_id: string, addrs: string[], cores: number, memory_bytes: Int8, version: string,
   started_at_ms: Int8, status: MemberStatus, last_seen_ms: Int8, left_at_ms: Int8 | null,
-  is_genesis: boolean
+  is_genesis: boolean, host: string
 }
 interface JobRow {
   id: string, kind: string, status: JobRecord['status'], params: unknown, result: unknown,
@@ -61,7 +61,8 @@ const toMember = (r: MemberRow): MemberRecord => ({
   status: r.status,
   lastSeenMs: Number(r.last_seen_ms),
   leftAtMs: nullableNumber(r.left_at_ms),
-  isGenesis: r.is_genesis
+  isGenesis: r.is_genesis,
+  host: r.host
 })
 
 const toJob = (r: JobRow): JobRecord => ({
@@ -115,11 +116,11 @@ function splitUrlOptions (url: string): { url: string, options: string } {
 const JOB_COLS = 'id, kind, status, params, result, error, coordinator, created_at_ms, updated_at_ms, finished_at_ms'
 
 const SQL = {
-  upsertMember: `INSERT INTO members (peer_id, addrs, cores, memory_bytes, version, started_at_ms, status, last_seen_ms, left_at_ms, is_genesis)
-    VALUES ($1, $2::jsonb, $3, $4, $5, $6, $7, $8, $9, $10)
+  upsertMember: `INSERT INTO members (peer_id, addrs, cores, memory_bytes, version, started_at_ms, status, last_seen_ms, left_at_ms, is_genesis, host)
+    VALUES ($1, $2::jsonb, $3, $4, $5, $6, $7, $8, $9, $10, $11)
     ON CONFLICT (peer_id) DO UPDATE SET addrs = EXCLUDED.addrs, cores = EXCLUDED.cores, memory_bytes = EXCLUDED.memory_bytes,
       version = EXCLUDED.version, started_at_ms = EXCLUDED.started_at_ms, status = EXCLUDED.status,
-      last_seen_ms = EXCLUDED.last_seen_ms, left_at_ms = EXCLUDED.left_at_ms, is_genesis = EXCLUDED.is_genesis`,
+      last_seen_ms = EXCLUDED.last_seen_ms, left_at_ms = EXCLUDED.left_at_ms, is_genesis = EXCLUDED.is_genesis, host = EXCLUDED.host`,
   listMembers: 'SELECT * FROM members ORDER BY peer_id',
   setMemberStatus: `UPDATE members SET status = $2::text,
     last_seen_ms = CASE WHEN $2::text = 'alive' THEN GREATEST(last_seen_ms, $3::bigint) ELSE last_seen_ms END,
@@ -263,7 +264,7 @@ function postgresStore (pool: pg.Pool, logger: Logger): Store {
     async upsertMember (m) {
       checkMember(m)
       await query('upsertMember', 'upsertMember', [m.peerId, JSON.stringify(m.addrs), m.cores, m.memoryBytes, m.version,
-        m.startedAtMs, m.status, m.lastSeenMs, m.leftAtMs, m.isGenesis])
+        m.startedAtMs, m.status, m.lastSeenMs, m.leftAtMs, m.isGenesis, m.host])
     },
 
     async listMembers () {

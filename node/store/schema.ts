@@ -106,6 +106,12 @@ CREATE TABLE IF NOT EXISTS segments (
   PRIMARY KEY (job_id, idx)
 );
 ${indexes}`
+  },
+  {
+    version: 2,
+    name: 'members.host',
+    sqlite: "ALTER TABLE members ADD COLUMN host TEXT NOT NULL DEFAULT '';",
+    postgres: "ALTER TABLE members ADD COLUMN IF NOT EXISTS host TEXT NOT NULL DEFAULT '';"
   }
 ]
 

@@ -31,6 +31,7 @@ interface MemberRow {
   peer_id: string, addrs: string, cores: number, memory_bytes: number, version: string,
   started_at_ms: number, status: MemberStatus, last_seen_ms: number, left_at_ms: number | null,
   is_genesis: number
+  host: string
 }
 interface JobRow {
   id: string, kind: string, status: JobRecord['status'], params: string, result: string | null,
@@ -52,7 +53,8 @@ const toMember = (r: MemberRow): MemberRecord => ({
   status: r.status,
   lastSeenMs: r.last_seen_ms,
   leftAtMs: r.left_at_ms,
-  isGenesis: r.is_genesis === 1
+  isGenesis: r.is_genesis === 1,
+  host: r.host
 })
 
 const toJob = (r: JobRow): JobRecord => ({
@@ -136,11 +138,11 @@ function prepareStatements (db: Database.Database) {
   const jobCols = 'id, kind, status, params, result, error, coordinator, created_at_ms, updated_at_ms, finished_at_ms'
   const newestFirst = 'ORDER BY created_at_ms DESC, id DESC LIMIT ?'
   return {
-    upsertMember: db.prepare(`INSERT INTO members (peer_id, addrs, cores, memory_bytes, version, started_at_ms, status, last_seen_ms, left_at_ms, is_genesis)
-      VALUES (@peerId, @addrs, @cores, @memoryBytes, @version, @startedAtMs, @status, @lastSeenMs, @leftAtMs, @isGenesis)
+    upsertMember: db.prepare(`INSERT INTO members (peer_id, addrs, cores, memory_bytes, version, started_at_ms, status, last_seen_ms, left_at_ms, is_genesis, host)
+      VALUES (@peerId, @addrs, @cores, @memoryBytes, @version, @startedAtMs, @status, @lastSeenMs, @leftAtMs, @isGenesis, @host)
       ON CONFLICT (peer_id) DO UPDATE SET addrs = excluded.addrs, cores = excluded.cores, memory_bytes = excluded.memory_bytes,
         version = excluded.version, started_at_ms = excluded.started_at_ms, status = excluded.status,
-        last_seen_ms = excluded.last_seen_ms, left_at_ms = excluded.left_at_ms, is_genesis = excluded.is_genesis`),
+        last_seen_ms = excluded.last_seen_ms, left_at_ms = excluded.left_at_ms, is_genesis = excluded.is_genesis, host = excluded.host`),
     listMembers: db.prepare<[], MemberRow>('SELECT * FROM members ORDER BY peer_id'),
     setMemberStatus: db.prepare(`UPDATE members SET status = @status,
       last_seen_ms = CASE WHEN @status = 'alive' THEN MAX(last_seen_ms, @atMs) ELSE last_seen_ms END,

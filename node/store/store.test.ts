@@ -36,6 +36,7 @@ function member (peerId: string, over: Partial<MemberRecord> = {}): MemberRecord
     lastSeenMs: T0 + 10,
     leftAtMs: null,
     isGenesis: false,
+    host: 'h1',
     ...over
   }
 }
@@ -151,7 +152,7 @@ function suite (backend: Backend): void {
     test('members: upsert, list, status changes', async (t) => {
       const { store } = await open(t)
       assert.deepEqual(await store.listMembers(), [])
-      const b = member('peerB', { isGenesis: true, addrs: ['/ip4/10.0.0.2/tcp/1', '/ip6/::1/tcp/2'] })
+      const b = member('peerB', { isGenesis: true, host: 'other-host', addrs: ['/ip4/10.0.0.2/tcp/1', '/ip6/::1/tcp/2'] })
       await store.upsertMember(b)
       await store.upsertMember(member('peerA'))
       assert.deepEqual(await store.listMembers(), [member('peerA'), b])

@@ -13,6 +13,11 @@ export interface MemberRecord {
   lastSeenMs: number
   leftAtMs: number | null
   isGenesis: boolean
+  /**
+   * Identifies the machine the member runs on ('' when unknown): members on one machine share its
+   * cores, and the scheduler must not oversubscribe them.
+   */
+  host: string
 }
 
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled'

@@ -88,6 +88,7 @@ export function checkMember (m: MemberRecord): void {
   checkInt(m.lastSeenMs, 'member.lastSeenMs')
   checkNullableInt(m.leftAtMs, 'member.leftAtMs')
   if (typeof m.isGenesis !== 'boolean') throw invalid('member.isGenesis', 'must be a boolean')
+  checkString(m.host, 'member.host', { allowEmpty: true })
 }
 
 export function checkMemberStatus (peerId: string, status: MemberStatus, atMs: number, left: boolean): void {
