@@ -1,0 +1,72 @@
+import '../../node/polyfill.js'
+import { test, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { killAllPeers, livePeerCount, rssBytesOf, spawnNodePeer, startPeer } from '../proc.js'
+import { measureRtt, measureThroughput, type EchoClient } from '../echo.js'
+import { connectRawTcp } from './raw-tcp.js'
+import { connectRawLibp2p } from './raw-libp2p.js'
+import { connectMoleculer } from './moleculer.js'
+import { connectRawGrpc } from './raw-grpc.js'
+import { measurePiscina } from './piscina.js'
+
+after(async () => { await killAllPeers() })
+
+/** Many calls in flight then sequential ones: every echo must come back with its own id. */
+async function exercise (client: EchoClient): Promise<void> {
+  await Promise.all(Array.from({ length: 300 }, async () => { await client.echo() }))
+  const perSec = await measureThroughput(client.echo, { inFlight: 16, durationMs: 100, warmupMs: 0 })
+  assert.ok(perSec > 0)
+  const rtt = await measureRtt(client.echo, { count: 20, warmup: 2 })
+  assert.ok(rtt.p50Us > 0 && rtt.p99Us >= rtt.p50Us)
+}
+
+test('raw TCP echo peer', async () => {
+  const { peer, ready } = await startPeer('raw-tcp', 'baselines/raw-tcp.js', ['serve'])
+  const client = await connectRawTcp(ready.port as number)
+  await exercise(client)
+  await client.close()
+  await peer.kill()
+})
+
+test('raw libp2p echo peer, and a joiner seen by its seed', async () => {
+  const { peer, ready } = await startPeer('raw-libp2p', 'baselines/raw-libp2p.js', ['serve'])
+  const addr = (ready.multiaddrs as string[])[0]!
+  assert.match(addr, /^\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\//)
+  const client = await connectRawLibp2p(addr)
+  await exercise(client)
+  await client.close()
+
+  const joiner = spawnNodePeer('joiner', 'baselines/raw-libp2p.js', ['join', '--peer', addr])
+  const j = await joiner.waitForEvent('ready', 30_000)
+  await peer.waitFor((e) => e.event === 'peer:connect' && e.peerId === j.peerId, 30_000, 'peer:connect')
+  assert.ok(await rssBytesOf(joiner.pid) > 0)
+  await joiner.kill()
+  await peer.kill()
+})
+
+test('Moleculer echo peer', async () => {
+  const { peer, ready } = await startPeer('moleculer', 'baselines/moleculer.js', ['serve'])
+  const client = await connectMoleculer(ready.port as number, ready.nodeID as string)
+  await exercise(client)
+  await client.close()
+  await peer.kill()
+})
+
+test('gRPC echo peer', async () => {
+  const { peer, ready } = await startPeer('raw-grpc', 'baselines/raw-grpc.js', ['serve'])
+  const client = await connectRawGrpc(ready.port as number)
+  await exercise(client)
+  await client.close()
+  await peer.kill()
+})
+
+test('bare Piscina runs no-op tasks', async () => {
+  const perSec = await measurePiscina({ threads: 1, concurrentTasksPerWorker: 4, inFlight: 8, durationMs: 100, warmupMs: 0 })
+  assert.ok(perSec > 0)
+})
+
+test('a peer that exits is reported, and none are left', async () => {
+  const peer = spawnNodePeer('bad', 'baselines/raw-tcp.js', ['nonsense'])
+  await assert.rejects(peer.waitForEvent('ready', 30_000), { code: 'ERR_PEER_EXITED' })
+  assert.equal(livePeerCount(), 0)
+})
