@@ -41,6 +41,7 @@ import { connectRawTcp } from './baselines/raw-tcp.js'
 import { connectRawLibp2p } from './baselines/raw-libp2p.js'
 import { connectMoleculer, moleculerVersion } from './baselines/moleculer.js'
 import { connectRawGrpc } from './baselines/raw-grpc.js'
+import { voikeJoinFootprint, voikeLocalTasks, voikeRemoteTasks, voikeSplitFib, voikeSubmitLatency } from './voike.js'
 // The single-threaded baseline runs the project's own kernel: the very code the grid's segments run.
 import { fibInProcess, type FibResult } from '../actors/worker/tasks/fib.js'
 
@@ -95,7 +96,7 @@ defineBench({
     'libp2p echo over the same TCP+Noise+Yamux stack (one stream, frames coalesced per tick both ways: the limit ' +
     'for our transport) and a raw TCP echo (the floor). Servers run in a child process, clients in the bench process.',
   systems: {
-    voike: pending('VOIKE', REMOTE_METRICS),
+    voike: voikeRemoteTasks,
     moleculer: echoSystem(`Moleculer ${moleculerVersion()}`, 'baselines/moleculer.js',
       async (r) => await connectMoleculer(int(r.port, 'port'), str(r.nodeID, 'nodeID')), echoSuite, REMOTE_METRICS),
     rawLibp2p: echoSystem('raw libp2p', 'baselines/raw-libp2p.js',
@@ -163,7 +164,7 @@ defineBench({
     'the same thread count, 64 in flight. Piscina runs twice: with concurrentTasksPerWorker 4 (its fastest ' +
     'setting here, the target\'s reference) and with its defaults (1). Each Piscina round runs in a fresh child process.',
   systems: {
-    voike: pending('VOIKE', LOCAL_METRICS),
+    voike: voikeLocalTasks,
     piscina: piscinaSystem('Piscina (4 tasks/worker)', 4),
     piscinaDefault: piscinaSystem('Piscina (defaults)', 1)
   },
@@ -211,7 +212,7 @@ defineBench({
     'result, against the same job in one thread in-process (fibInProcess: one segment, same kernel as the grid\'s tasks). ' +
     'Speedup = single-thread time / grid time; parallel efficiency = speedup / cores.',
   systems: {
-    voike: pending('VOIKE 3-node grid', FIB_METRICS),
+    voike: voikeSplitFib,
     singleThread: singleThreadFib()
   },
   metrics: { wallMs: { label: `fib n=${FIB_N} wall time`, unit: 'ms' } },
@@ -302,7 +303,7 @@ defineBench({
     'a node process once idle (MB = MiB). References: a bare libp2p node process (same stack) from spawn to ' +
     'connected at its seed, and its idle RSS; a Moleculer broker\'s idle RSS.',
   systems: {
-    voike: pending('VOIKE', FOOTPRINT_METRICS),
+    voike: voikeJoinFootprint,
     rawLibp2p: rawLibp2pFootprint(),
     moleculer: moleculerFootprint()
   },
@@ -324,7 +325,7 @@ defineBench({
   description: 'gRPC SubmitJob to result for a trivial job (fib n=10, 1 segment), sequential, p50/p99. Floor: a ' +
     'bare gRPC unary echo of a 100-byte message on loopback.',
   systems: {
-    voike: pending('VOIKE', SUBMIT_METRICS),
+    voike: voikeSubmitLatency,
     rawGrpc: echoSystem('gRPC unary echo', 'baselines/raw-grpc.js',
       async (r) => await connectRawGrpc(int(r.port, 'port')),
       async (c, o) => {

@@ -13,6 +13,7 @@ import { MemberTable, type MemberRecord } from '../actors/membership/table.js'
 import { createMembershipActor, MEMBERSHIP_ACTOR, parseMember } from '../actors/membership/membership-actor.js'
 import { createWorkerPool, type WorkerPool } from '../actors/worker/pool.js'
 import { createWorkerActor } from '../actors/worker/worker-actor.js'
+import { WORKER_ACTOR_NAME } from '../actors/worker/names.js'
 import { createScheduler, SCHEDULER_ACTOR, SCHEDULER_SPAWN_OPTIONS } from '../actors/scheduler/index.js'
 import { createStore, type Store } from './store/index.js'
 import { startHttp, type HttpServer } from './http.js'
@@ -28,6 +29,8 @@ export interface VoikeNode {
   readonly http: string
   readonly table: MemberTable
   readonly registry: Registry
+  /** The node's actor system: for embedding VOIKE (benches, tests, tools) next to its own actors. */
+  readonly system: ActorSystem
   /** Announces the leave (unless `announce: false`), stops APIs, actors, mesh and store. */
   stop: (options?: { announce?: boolean }) => Promise<void>
 }
@@ -122,7 +125,7 @@ export async function startNode (config: NodeConfig, options: StartOptions = {})
 
     const pool: WorkerPool = createWorkerPool({ registry, threads: config.threads, logger: log.child({ component: 'pool' }) })
     cleanups.push(async () => { await pool.close() })
-    sys.spawn('worker', () => createWorkerActor({ pool, logger: log.child({ component: 'worker' }) }), { mailboxCapacity: 65536 })
+    sys.spawn(WORKER_ACTOR_NAME, () => createWorkerActor({ pool, logger: log.child({ component: 'worker' }) }), { mailboxCapacity: 65536 })
 
     const scheduler = createScheduler({ system: sys, store, table, registry, logger: log.child({ component: 'scheduler' }) })
     cleanups.push(async () => { await scheduler.close() })
@@ -145,6 +148,7 @@ export async function startNode (config: NodeConfig, options: StartOptions = {})
       http: http.address,
       table,
       registry,
+      system: sys,
       stop: async (opts = {}) => {
         stopping ??= (async () => {
           if (opts.announce !== false) await announceLeave(sys, mesh, table)

@@ -21,6 +21,7 @@
  * or jobs are ignored (counted as `ignored`).
  */
 import { randomBytes } from 'node:crypto'
+import { WORKER_ACTOR_NAME } from '../worker/names.js'
 import { availableParallelism } from 'node:os'
 import type { Registry } from 'prom-client'
 import { silentLogger, type Logger } from '../../config/logger.js'
@@ -37,7 +38,7 @@ import { baseCredits, decayBusy, effectiveCredits, freeCredits, onBusy, placeTas
 /** The name the node spawns the scheduler actor under, on every node. */
 export const SCHEDULER_ACTOR = 'scheduler'
 /** The worker actor's name on every node. */
-export const WORKER_ACTOR = 'worker'
+export const WORKER_ACTOR = WORKER_ACTOR_NAME
 /** Suggested spawn options: results of many tasks may arrive at once. */
 export const SCHEDULER_SPAWN_OPTIONS = { mailboxCapacity: 65_536 } as const
 
