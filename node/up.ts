@@ -61,11 +61,12 @@ export async function runUp (args: string[]): Promise<number | undefined> {
 
   const children: Child[] = []
   let shuttingDown = false
-  const shutdown = (signal: NodeJS.Signals): void => {
+  /** Stops every child; exits 0 when asked to stop (a signal), 1 when a failure forced it. */
+  const shutdown = (signal: NodeJS.Signals, code = 0): void => {
     if (shuttingDown) return
     shuttingDown = true
     process.stderr.write(`\nvoike up: stopping ${children.length} node(s)…\n`)
-    stopAll(children, signal).then(() => { process.exit(0) }, () => { process.exit(1) })
+    stopAll(children, signal).then(() => { process.exit(code) }, () => { process.exit(1) })
   }
   process.on('SIGINT', () => { shutdown('SIGINT') })
   process.on('SIGTERM', () => { shutdown('SIGTERM') })
@@ -84,10 +85,11 @@ export async function runUp (args: string[]): Promise<number | undefined> {
       c.proc.once('exit', (code, sig) => {
         if (shuttingDown) return
         process.stderr.write(`voike up: ${c.name} exited (${code ?? sig}); stopping the grid\n`)
-        shutdown('SIGTERM')
+        shutdown('SIGTERM', 1)
       })
     }
-    const client = createClient({ address: g.api })
+    // The children inherit VOIKE_API_KEY from this environment; the client must carry it too.
+    const client = createClient({ address: g.api, apiKey: process.env.VOIKE_API_KEY })
     try {
       const alive = await waitForAlive(client, nodes)
       process.stdout.write(`VOIKE grid up: ${nodes} node(s), all alive\n`)
@@ -97,6 +99,7 @@ export async function runUp (args: string[]): Promise<number | undefined> {
     } finally { client.close() }
   } catch (err) {
     process.stderr.write(`voike up: ${(err as Error).message}\n`)
+    shuttingDown = true // the children's exits below are ours, not failures to react to
     await stopAll(children, 'SIGTERM')
     return 1
   }
