@@ -46,9 +46,14 @@ async function runNode (role: NodeRole, args: string[]): Promise<void> {
   const config = resolveConfig(role, values as Partial<Record<NodeFlag, string>>)
   // Imported late so that `voike job …` does not load libp2p.
   const { startNode } = await import('./node.js')
-  let node
+  let node: Awaited<ReturnType<typeof startNode>> | undefined
+  const onFatal = (err: Error): void => {
+    process.stderr.write(`voike ${role}: fatal: ${err.message}; stopping\n`)
+    setTimeout(() => { process.exit(1) }, 4500).unref()
+    void (node?.stop() ?? Promise.resolve()).finally(() => { process.exit(1) })
+  }
   try {
-    node = await startNode(config)
+    node = await startNode(config, { onFatal })
   } catch (err) {
     const e = err as Error & { code?: string }
     const hint = e.code === 'EADDRINUSE' || /EADDRINUSE/.test(e.message) ? ' (address in use: pick another port, or 0 for any free port)' : ''

@@ -133,3 +133,62 @@ test('with an API key, calls without it are refused (401 / UNAUTHENTICATED); /he
   const good = await runCli(['mesh', 'nodes', '--api', g.ready.api, '--api-key', 'sekrit-key-1', '--json'])
   assert.equal(good.code, 0, good.stderr)
 })
+
+test('a Genesis stopped with SIGTERM and restarted is alive again for every member', async (t) => {
+  const c = new Cluster()
+  t.after(async () => { await c.stopAll() })
+  const dir = await c.tempDir()
+  const g1 = await c.start('genesis', { dataDir: dir })
+  const a = await c.start('node')
+  await c.waitAlive(a, 2)
+  assert.equal(await c.kill(g1, 'SIGTERM'), 0)
+  await waitFor(async () => (await c.members(a)).find(m => m.peerId === g1.ready.peerId && m.leftAtMs !== null), 'a sees genesis leave')
+  const port = g1.ready.p2p[0].split('/')[4]
+  await c.start('genesis', { dataDir: dir, extraArgs: ['--listen', `/ip4/127.0.0.1/tcp/${port}`] })
+  await c.waitAlive(a, 2)
+})
+
+test('a node that joined through another member while Genesis was down becomes known to Genesis', async (t) => {
+  const c = new Cluster()
+  t.after(async () => { await c.stopAll() })
+  const dir = await c.tempDir()
+  const g1 = await c.start('genesis', { dataDir: dir })
+  const a = await c.start('node')
+  await c.waitAlive(a, 2)
+  await c.kill(g1, 'SIGKILL')
+  const n = await c.start('node', { seed: a.ready.p2p[0] })
+  const port = g1.ready.p2p[0].split('/')[4]
+  const g2 = await c.start('genesis', { dataDir: dir, extraArgs: ['--listen', `/ip4/127.0.0.1/tcp/${port}`] })
+  await c.waitAlive(g2, 3)
+  // And a node joining through Genesis now learns about it too.
+  const m = await c.start('node', { seed: g2.ready.p2p[0] })
+  await c.waitAlive(m, 4)
+  await c.waitAlive(n, 4)
+})
+
+test('forged membership messages from a peer do not break membership', async (t) => {
+  const c = new Cluster()
+  t.after(async () => { await c.stopAll() })
+  const g = await c.start('genesis')
+  const a = await c.start('node')
+  await c.waitAlive(g, 2)
+  const { createMesh } = await import('../mesh/index.js')
+  const { generateKeyPair } = await import('@libp2p/crypto/keys')
+  const { Registry } = await import('prom-client')
+  const attacker = await createMesh({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], registry: new Registry(), onMessage: () => {} })
+  t.after(async () => { await attacker.stop() })
+  const gid = await attacker.dial(g.ready.p2p[0])
+  const forged = { peerId: 'not-a-peer-id', addrs: [], cores: 1, memoryBytes: 1, version: 'x', startedAtMs: 1, status: 'alive', lastSeenMs: 1, leftAtMs: null, isGenesis: false, host: '' }
+  for (let i = 0; i < 10; i++) {
+    attacker.send(gid, { k: 't', to: 'membership', b: { type: 'joined', member: forged }, f: 'membership' })
+    attacker.send(gid, { k: 't', to: 'membership', b: { type: 'left', peerId: a.ready.peerId }, f: 'membership' })
+    attacker.send(gid, { k: 'a', id: i + 1, to: 'membership', b: { type: 'join', member: { ...forged, peerId: a.ready.peerId } }, f: 'membership' })
+  }
+  // Genesis still tracks members: a is not marked left, a kill is still detected, joins still work.
+  const b = await c.start('node')
+  await c.waitAlive(g, 3)
+  assert.equal((await c.members(g)).find(m => m.peerId === a.ready.peerId)?.leftAtMs, null)
+  await c.kill(b, 'SIGKILL')
+  await waitFor(async () => (await c.members(g)).find(m => m.peerId === b.ready.peerId && m.status !== 'alive'), 'kill detected')
+  assert.ok(!(await c.members(g)).some(m => m.peerId === 'not-a-peer-id'))
+})

@@ -5,6 +5,7 @@
 import { totalmem, availableParallelism } from 'node:os'
 import { readFileSync } from 'node:fs'
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client'
+import { peerIdFromString } from '@libp2p/peer-id'
 import type { NodeConfig } from '../config/index.js'
 import { createLogger, type Logger } from '../config/logger.js'
 import { createMesh, loadOrCreateIdentity, type Mesh } from '../mesh/index.js'
@@ -41,6 +42,19 @@ export interface StartOptions {
   tickMs?: number
   /** Give up joining the seeds after this long. Default 60 000 ms. */
   joinTimeoutMs?: number
+  /**
+   * The node can no longer do its job (a critical actor gave up after repeated crashes). The CLI
+   * stops the process with status 1 so that systemd, Docker or Kubernetes restarts it.
+   */
+  onFatal?: (err: Error) => void
+}
+
+const CRITICAL_ACTORS = new Set([MEMBERSHIP_ACTOR, 'scheduler', 'worker'])
+
+/** A libp2p peer id in text form. */
+function isPeerId (id: string): boolean {
+  if (id.length === 0 || id.length > 128) return false
+  try { peerIdFromString(id); return true } catch { return false }
 }
 
 /** Starts a node; resolves once it has joined (or, for Genesis, is listening) and serves its APIs. */
@@ -59,6 +73,7 @@ export async function startNode (config: NodeConfig, options: StartOptions = {})
     cleanups.push(async () => { await store.close() })
     const privateKey = await loadOrCreateIdentity(config.dataDir)
 
+    let self: MemberRecord | undefined
     // The mesh and the actor system refer to each other: the mesh delivers envelopes to the
     // system, the system sends through the mesh. `system` is set before the mesh can deliver.
     let system: ActorSystem | undefined
@@ -69,7 +84,10 @@ export async function startNode (config: NodeConfig, options: StartOptions = {})
       registry,
       logger: log.child({ component: 'mesh' }),
       onMessage: (from, msg) => { system?.receiveRemote(from, msg as Envelope) },
-      onPeerConnect: (peerId) => { tellMembership({ type: 'peer-up', peerId }) },
+      onPeerConnect: (peerId) => {
+        tellMembership({ type: 'peer-up', peerId })
+        sayHello(peerId)
+      },
       onPeerDisconnect: (peerId) => {
         system?.peerDown(peerId)
         tellMembership({ type: 'peer-down', peerId })
@@ -81,16 +99,25 @@ export async function startNode (config: NodeConfig, options: StartOptions = {})
       transport: { send: (peerId, env) => { mesh.send(peerId, env) } },
       registry,
       logger: log.child({ component: 'actors' }),
-      onGiveUp: (name, err) => { log.error('actor gave up after repeated crashes', { actor: name, err }) }
+      onGiveUp: (name, err) => {
+        log.error('actor gave up after repeated crashes', { actor: name, err })
+        // Without these the node only pretends to be a member: let its supervisor restart it.
+        if (CRITICAL_ACTORS.has(name)) options.onFatal?.(new Error(`actor ${name} gave up: ${err.message}`))
+      }
     })
     system = sys
     cleanups.push(async () => { await sys.shutdown({ timeoutMs: 2000 }) })
+    /** Each side of a new connection introduces itself (see the membership actor's `hello`). */
+    function sayHello (peerId: string): void {
+      if (self === undefined) return
+      try { system?.tell(system.ref(peerId, MEMBERSHIP_ACTOR), { type: 'hello', member: self }, MEMBERSHIP_ACTOR) } catch (err) { log.debug('hello not sent', { peer: peerId, err }) }
+    }
     function tellMembership (msg: unknown): void {
       try { system?.tell(system.ref(mesh.peerId, MEMBERSHIP_ACTOR), msg) } catch (err) { log.warn('membership mailbox refused a message', { err }) }
     }
 
     const table = new MemberTable(mesh.peerId)
-    const self: MemberRecord = {
+    self = {
       peerId: mesh.peerId,
       addrs: mesh.addrs(),
       cores: availableParallelism(),
@@ -117,7 +144,8 @@ export async function startNode (config: NodeConfig, options: StartOptions = {})
         }
         throw new Error(`no address of ${peerId} answered`)
       },
-      isConnected: (peerId) => mesh.isConnected(peerId),
+      isConnected: (peerId) => { try { return mesh.isConnected(peerId) } catch { return false } },
+      isValidPeerId: isPeerId,
       logger: log.child({ component: 'membership' })
     }), { mailboxCapacity: 4096 })
     const ticker = setInterval(() => { tellMembership({ type: 'tick' }) }, tickMs)
@@ -184,7 +212,7 @@ async function join (seeds: string[], mesh: Mesh, sys: ActorSystem, self: Member
       try {
         const seedId = await mesh.dial(seed)
         const reply = await sys.ask<{ members: unknown[] }>(sys.ref(seedId, MEMBERSHIP_ACTOR), { type: 'join', member: self }, { timeoutMs: 5000, from: MEMBERSHIP_ACTOR })
-        const members = reply.members.map(parseMember)
+        const members = reply.members.map(m => parseMember(m, isPeerId))
         sys.tell(sys.ref(mesh.peerId, MEMBERSHIP_ACTOR), { type: 'merge', members })
         log.info('joined', { seed, members: members.length })
         return

@@ -21,7 +21,8 @@ export type MembershipMessage =
   | { type: 'join', member: MemberRecord }
   | { type: 'joined', member: MemberRecord }
   | { type: 'leave', peerId: string }
-  | { type: 'left', peerId: string }
+  | { type: 'left', peerId: string, startedAtMs?: number }
+  | { type: 'hello', member: MemberRecord }
   | { type: 'merge', members: MemberRecord[] }
   | { type: 'peer-up', peerId: string }
   | { type: 'peer-down', peerId: string }
@@ -39,20 +40,32 @@ export interface MembershipDeps {
   suspectTimeoutMs?: number
   /** Dead, not left, members are redialled this often, for at most `deadRetryForMs`. Default 5000 ms. */
   deadRetryEveryMs?: number
+  /** Past `deadRetryForMs`, dead members are still redialled, this rarely. Default 60 000 ms. */
+  deadRetrySlowEveryMs?: number
   /** Default 10 minutes. */
   deadRetryForMs?: number
+  /** Members that left or were dead this long are forgotten (table and store). Default 24 h. */
+  forgetAfterMs?: number
+  /** Every this many ticks, ask one alive member for its list, to learn members missed. Default 10. */
+  syncEveryTicks?: number
+  /** Tells a well-formed peer id from garbage (injected: actors/ does not know libp2p). */
+  isValidPeerId?: (peerId: string) => boolean
   logger?: Logger
   now?: () => number
 }
 
 const MAX_ADDRS = 16
 
+/** libp2p peer ids as text: base58btc multihashes (Qm…, 12D3Koo…, 16Uiu2…) or base32 CIDs (b…). */
+const PEER_ID_RE = /^(?:[1-9A-HJ-NP-Za-km-z]{40,100}|b[a-z2-7]{50,120})$/
+export const looksLikePeerId = (peerId: string): boolean => PEER_ID_RE.test(peerId)
+
 /** Validates a member record that came from the network; returns a clean copy. */
-export function parseMember (value: unknown): MemberRecord {
+export function parseMember (value: unknown, isValidPeerId: (id: string) => boolean = looksLikePeerId): MemberRecord {
   const m = value as Partial<MemberRecord> | null
   const fail = (field: string): never => { throw new ReplyError('ERR_INVALID_MEMBER', `member.${field} is missing or invalid`) }
   if (typeof m !== 'object' || m === null) return fail('(object)')
-  if (typeof m.peerId !== 'string' || m.peerId.length === 0 || m.peerId.length > 256) fail('peerId')
+  if (typeof m.peerId !== 'string' || !isValidPeerId(m.peerId)) fail('peerId')
   if (!Array.isArray(m.addrs) || m.addrs.length > MAX_ADDRS || !m.addrs.every(a => typeof a === 'string' && a.length < 512)) fail('addrs')
   if (!Number.isInteger(m.cores) || (m.cores as number) < 1 || (m.cores as number) > 4096) fail('cores')
   if (typeof m.memoryBytes !== 'number' || m.memoryBytes < 0) fail('memoryBytes')
@@ -81,6 +94,12 @@ export function createMembershipActor (deps: MembershipDeps): () => Actor<Member
   const suspectTimeoutMs = deps.suspectTimeoutMs ?? 5000
   const deadRetryEveryMs = deps.deadRetryEveryMs ?? 5000
   const deadRetryForMs = deps.deadRetryForMs ?? 10 * 60_000
+  const deadRetrySlowEveryMs = deps.deadRetrySlowEveryMs ?? 60_000
+  const forgetAfterMs = deps.forgetAfterMs ?? 24 * 3600_000
+  const syncEveryTicks = deps.syncEveryTicks ?? 10
+  const validId = deps.isValidPeerId ?? looksLikePeerId
+  const parse = (v: unknown): MemberRecord => parseMember(v, validId)
+  let ticks = 0
   /** When each member became suspect or dead, and when we last tried to reach it (not persisted). */
   const downSinceMs = new Map<string, number>()
   const lastDialMs = new Map<string, number>()
@@ -153,18 +172,55 @@ export function createMembershipActor (deps: MembershipDeps): () => Actor<Member
       if (m.status === 'suspect') {
         if (t - since >= suspectTimeoutMs) await markDown(m.peerId, 'dead')
         else dial(m)
-      } else if (m.status === 'dead' && t - since < deadRetryForMs && t - (lastDialMs.get(m.peerId) ?? 0) >= deadRetryEveryMs) {
-        dial(m)
+      } else if (m.status === 'dead') {
+        // Never give up on a member that did not leave: a long partition must heal by itself.
+        const every = t - since < deadRetryForMs ? deadRetryEveryMs : deadRetrySlowEveryMs
+        if (t - (lastDialMs.get(m.peerId) ?? 0) >= every) dial(m)
       }
     }
+    await forgetOld(t)
+  }
+
+  /** Drops members that left or stayed dead past forgetAfterMs, so the table cannot fill up with ghosts. */
+  const forgetOld = async (t: number): Promise<void> => {
+    for (const m of table.all()) {
+      if (m.peerId === table.selfId || m.status !== 'dead') continue
+      const since = m.leftAtMs ?? downSinceMs.get(m.peerId) ?? t
+      if (t - since < forgetAfterMs) continue
+      table.remove(m.peerId)
+      downSinceMs.delete(m.peerId)
+      lastDialMs.delete(m.peerId)
+      if (deps.store !== undefined) {
+        try { await deps.store.deleteMember(m.peerId) } catch (err) { log.error('cannot forget member', { peer: m.peerId, err }) }
+      }
+      log.info('member forgotten', { peer: m.peerId })
+    }
+  }
+
+  /** Anti-entropy: now and then, learn the members another member knows and we do not. */
+  const sync = (system: ActorSystem): void => {
+    const others = table.alive().filter(m => m.peerId !== table.selfId)
+    if (others.length === 0) return
+    const peer = others[Math.floor(Math.random() * others.length)]
+    system.ask<unknown[]>(system.ref(peer.peerId, MEMBERSHIP_ACTOR), { type: 'list' }, { timeoutMs: 5000, from: MEMBERSHIP_ACTOR }).then((list) => {
+      if (!Array.isArray(list)) return
+      const unknown: MemberRecord[] = []
+      for (const raw of list.slice(0, MAX_MEMBERS)) {
+        try {
+          const m = parse(raw)
+          if (table.get(m.peerId) === undefined && m.status !== 'dead') unknown.push(m)
+        } catch { /* one bad record does not spoil the rest */ }
+      }
+      if (unknown.length > 0) system.tell(system.ref(table.selfId, MEMBERSHIP_ACTOR), { type: 'merge', members: unknown })
+    }, (err: Error) => { log.debug('member list sync failed', { peer: peer.peerId, err }) })
   }
 
   return () => ({
     async receive (msg: MembershipMessage, ctx: MessageContext): Promise<unknown> {
       switch (msg?.type) {
         case 'join': {
-          const joiner = parseMember(msg.member)
-          if (ctx.sender !== undefined && ctx.sender.peerId !== joiner.peerId) {
+          const joiner = parse(msg.member)
+          if (ctx.sender === undefined || ctx.sender.peerId !== joiner.peerId) {
             throw new ReplyError('ERR_INVALID_MEMBER', 'member.peerId must be the joining peer itself')
           }
           const m = await learn(joiner, 'alive')
@@ -173,9 +229,11 @@ export function createMembershipActor (deps: MembershipDeps): () => Actor<Member
           return { members: table.all() }
         }
         case 'joined': {
-          const m = parseMember(msg.member)
+          const m = parse(msg.member)
           if (m.peerId === table.selfId) return
           const known = table.get(m.peerId)
+          // An old announcement must not resurrect a member that left after it was made.
+          if (known?.leftAtMs != null && m.startedAtMs <= known.startedAtMs) return
           await learn(m, known?.status === 'alive' || deps.isConnected(m.peerId) ? 'alive' : 'suspect')
           if (!deps.isConnected(m.peerId)) dial(m)
           return
@@ -183,8 +241,12 @@ export function createMembershipActor (deps: MembershipDeps): () => Actor<Member
         case 'merge': {
           if (!Array.isArray(msg.members)) return
           for (const raw of msg.members.slice(0, MAX_MEMBERS)) {
-            const m = parseMember(raw)
+            let m: MemberRecord
+            try { m = parse(raw) } catch { continue }
             if (m.peerId === table.selfId) continue
+            const known = table.get(m.peerId)
+            if (known !== undefined && (known.status === 'alive' || deps.isConnected(m.peerId))) continue // never downgrade a member we reach
+            if (known?.leftAtMs != null && m.startedAtMs <= known.startedAtMs) continue
             const status = deps.isConnected(m.peerId) ? 'alive' : m.status === 'alive' ? 'suspect' : m.status
             await learn(m, status)
             if (status === 'suspect') { downSinceMs.set(m.peerId, now()); dial(m) }
@@ -194,10 +256,18 @@ export function createMembershipActor (deps: MembershipDeps): () => Actor<Member
         case 'leave':
         case 'left': {
           if (typeof msg.peerId !== 'string' || msg.peerId === table.selfId) return
-          if (msg.type === 'leave' && ctx.sender !== undefined && ctx.sender.peerId !== msg.peerId) return // only a node may announce its own leave
-          const wasKnown = table.get(msg.peerId)?.leftAtMs === null
+          const known = table.get(msg.peerId)
+          if (known === undefined) return
+          // Only a node announces its own leave; only Genesis re-announces one, and only for the
+          // incarnation it saw leave (a restarted node has a later startedAtMs).
+          if (msg.type === 'leave' && ctx.sender?.peerId !== msg.peerId) return
+          if (msg.type === 'left') {
+            if (ctx.sender === undefined || table.get(ctx.sender.peerId)?.isGenesis !== true) return
+            if (typeof msg.startedAtMs === 'number' && msg.startedAtMs < known.startedAtMs) return
+          }
+          const wasKnown = known.leftAtMs === null
           await markDown(msg.peerId, 'dead', true)
-          if (wasKnown && deps.store !== undefined) broadcast(ctx.system, { type: 'left', peerId: msg.peerId }, new Set([msg.peerId]))
+          if (wasKnown && deps.store !== undefined) broadcast(ctx.system, { type: 'left', peerId: msg.peerId, startedAtMs: known.startedAtMs }, new Set([msg.peerId]))
           return
         }
         case 'peer-up': await markUp(msg.peerId); return
@@ -209,7 +279,25 @@ export function createMembershipActor (deps: MembershipDeps): () => Actor<Member
           }
           return
         }
-        case 'tick': await tick(); return
+        case 'hello': {
+          // Sent by each side of every new connection: how a restarted member that had left, or
+          // a member that joined through someone else while we were away, becomes known again.
+          const m = parse(msg.member)
+          if (ctx.sender?.peerId !== m.peerId || m.peerId === table.selfId) return
+          const known = table.get(m.peerId)
+          if (known?.leftAtMs != null && m.startedAtMs <= known.startedAtMs) return // the incarnation that left
+          const isNew = known === undefined || known.leftAtMs !== null
+          const stored = await learn(m, 'alive')
+          if (isNew) {
+            log.info('member (re)appeared', { peer: m.peerId })
+            broadcast(ctx.system, { type: 'joined', member: stored }, new Set([m.peerId]))
+          }
+          return
+        }
+        case 'tick':
+          await tick()
+          if (++ticks % syncEveryTicks === 0) sync(ctx.system)
+          return
         case 'list': return table.all()
         default:
           throw new ReplyError('ERR_UNKNOWN_MESSAGE', `membership: unknown message type ${JSON.stringify((msg as { type?: unknown })?.type)}`)

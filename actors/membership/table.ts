@@ -45,6 +45,12 @@ export class MemberTable {
     return m
   }
 
+  /** Forgets a member (never this node itself). */
+  remove (peerId: string): boolean {
+    if (peerId === this.selfId) return false
+    return this.members.delete(peerId)
+  }
+
   onChange (listener: MemberListener): () => void {
     this.listeners.add(listener)
     return () => { this.listeners.delete(listener) }
