@@ -15,7 +15,7 @@ import { createMembershipActor, MEMBERSHIP_ACTOR, parseMember } from '../actors/
 import { createWorkerPool, type WorkerPool } from '../actors/worker/pool.js'
 import { createWorkerActor } from '../actors/worker/worker-actor.js'
 import { WORKER_ACTOR_NAME } from '../actors/worker/names.js'
-import { createScheduler, SCHEDULER_ACTOR, SCHEDULER_SPAWN_OPTIONS } from '../actors/scheduler/index.js'
+import { createScheduler, SCHEDULER_ACTOR, SCHEDULER_SPAWN_OPTIONS, type Scheduler } from '../actors/scheduler/index.js'
 import { createStore, type Store } from './store/index.js'
 import { startHttp, type HttpServer } from './http.js'
 import { startGrpc, type GrpcServer } from './grpc.js'
@@ -74,6 +74,7 @@ export async function startNode (config: NodeConfig, options: StartOptions = {})
     const privateKey = await loadOrCreateIdentity(config.dataDir)
 
     let self: MemberRecord | undefined
+    let scheduler: Scheduler | undefined
     // The mesh and the actor system refer to each other: the mesh delivers envelopes to the
     // system, the system sends through the mesh. `system` is set before the mesh can deliver.
     let system: ActorSystem | undefined
@@ -88,6 +89,8 @@ export async function startNode (config: NodeConfig, options: StartOptions = {})
         tellMembership({ type: 'peer-up', peerId })
         sayHello(peerId)
       },
+      // Frames the mesh had to drop: the scheduler re-places that peer's tasks now, not at timeout.
+      onSendFailed: (peerId) => { scheduler?.peerUnreachable(peerId) },
       onPeerDisconnect: (peerId) => {
         system?.peerDown(peerId)
         tellMembership({ type: 'peer-down', peerId })
@@ -155,7 +158,7 @@ export async function startNode (config: NodeConfig, options: StartOptions = {})
     cleanups.push(async () => { await pool.close() })
     sys.spawn(WORKER_ACTOR_NAME, () => createWorkerActor({ pool, logger: log.child({ component: 'worker' }) }), { mailboxCapacity: 65536 })
 
-    const scheduler = createScheduler({ system: sys, store, table, registry, logger: log.child({ component: 'scheduler' }) })
+    scheduler = createScheduler({ system: sys, store, table, registry, logger: log.child({ component: 'scheduler' }) })
     cleanups.push(async () => { await scheduler.close() })
     sys.spawn(SCHEDULER_ACTOR, scheduler.factory, SCHEDULER_SPAWN_OPTIONS)
 

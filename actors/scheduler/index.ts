@@ -4,9 +4,9 @@
  */
 export { createScheduler, SCHEDULER_ACTOR, SCHEDULER_SPAWN_OPTIONS, WORKER_ACTOR, JOB_ID_RE } from './scheduler.js'
 export type { Scheduler, SchedulerDeps, SchedulerLimits, SchedulerStats } from './scheduler.js'
-export { createKindRegistry, resolveKind, DEFAULT_JOB_KINDS } from './kinds.js'
+export { createKindRegistry, resolveKind, segmentTimeoutMs, DEFAULT_JOB_KINDS, ESTIMATE_TIMEOUT_FACTOR } from './kinds.js'
 export type { JobKind, KindRegistry, SegmentSpan } from './kinds.js'
-export { fibKind, FIB_TASK_KIND } from './fib-kind.js'
+export { fibKind, fibSegmentEstimateMs, FIB_TASK_KIND } from './fib-kind.js'
 export type { FibParams } from './fib-kind.js'
 export { baseCredits, effectiveCredits, placeTasks, freeCredits, MAX_PENALTY_LEVEL } from './placement.js'
 export type { CreditPolicy, PeerLoad, Placement, BusyState } from './placement.js'

@@ -31,6 +31,34 @@ export interface JobKind<P = unknown> {
   checkValue: (params: P, span: SegmentSpan, index: number, isLast: boolean, value: unknown) => unknown
   /** The job's result from every segment's (checked) value, in index order. */
   combine: (params: P, values: unknown[]) => unknown
+  /**
+   * Optional: about how long one thread needs for the segment, in ms. A segment's timeout is
+   * then `max(limits.segmentTimeoutMs, ESTIMATE_TIMEOUT_FACTOR × estimate)`, capped by
+   * `limits.maxSegmentTimeoutMs`, so a valid but huge segment is not timed out (and retried)
+   * forever. Should err on the high side; a throw or a value that is not a finite number ≥ 0
+   * means "no estimate".
+   */
+  estimateMs?: (params: P, span: SegmentSpan) => number
+}
+
+/** A segment's timeout allows this many times its estimated cost (slower machines, shared cores). */
+export const ESTIMATE_TIMEOUT_FACTOR = 10
+
+/**
+ * The timeout of one segment: `baseMs` (limits.segmentTimeoutMs), raised to
+ * ESTIMATE_TIMEOUT_FACTOR × the kind's estimate but never above `capMs` (limits.maxSegmentTimeoutMs;
+ * a cap below `baseMs` leaves `baseMs`). An integer number of ms.
+ */
+export function segmentTimeoutMs (kind: JobKind<any>, params: unknown, span: SegmentSpan, baseMs: number, capMs: number): number {
+  if (typeof kind.estimateMs !== 'function') return baseMs
+  let estimate: number
+  try {
+    estimate = kind.estimateMs(params, span)
+  } catch {
+    return baseMs
+  }
+  if (typeof estimate !== 'number' || !Number.isFinite(estimate) || estimate < 0) return baseMs
+  return Math.max(baseMs, Math.min(capMs, Math.ceil(estimate * ESTIMATE_TIMEOUT_FACTOR)))
 }
 
 /** Kinds known when createScheduler is given none. */
@@ -51,6 +79,7 @@ export function createKindRegistry (kinds: ReadonlyArray<JobKind<any>> = DEFAULT
     for (const fn of ['validate', 'split', 'task', 'checkValue', 'combine'] as const) {
       if (typeof k[fn] !== 'function') throw new TypeError(`job kind ${k.name}: ${fn} must be a function`)
     }
+    if (k.estimateMs !== undefined && typeof k.estimateMs !== 'function') throw new TypeError(`job kind ${k.name}: estimateMs must be a function when given`)
     if (map.has(k.name)) throw new TypeError(`job kinds: ${k.name} is registered twice`)
     map.set(k.name, k)
   }

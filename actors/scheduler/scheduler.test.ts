@@ -10,14 +10,15 @@ import pg from 'pg'
 import { Registry } from 'prom-client'
 import { GridError, type JobProgress, type JobView } from '../../node/grid-api.js'
 import { createStore, type MemberRecord, type Store } from '../../node/store/index.js'
-import { createActorSystem, createLoopbackTransports, type ActorSystem, type LoopbackNetwork } from '../index.js'
+import { createActorSystem, createLoopbackTransports, type Actor, type ActorRef, type ActorSystem, type LoopbackNetwork } from '../index.js'
 import { MemberTable } from '../membership/table.js'
 import { createWorkerActor } from '../worker/worker-actor.js'
 import { createWorkerPool, type WorkerPool, type WorkerPoolOptions } from '../worker/pool.js'
 import { fibInProcess } from '../worker/tasks/fib.js'
-import { fibKind } from './fib-kind.js'
-import type { JobKind } from './kinds.js'
-import { createScheduler, SCHEDULER_ACTOR, SCHEDULER_SPAWN_OPTIONS, type Scheduler, type SchedulerLimits } from './scheduler.js'
+import { getTaskKind } from '../worker/tasks/index.js'
+import { fibKind, fibSegmentEstimateMs } from './fib-kind.js'
+import { ESTIMATE_TIMEOUT_FACTOR, segmentTimeoutMs, type JobKind } from './kinds.js'
+import { createScheduler, RESUME_SEQ_MARGIN, SCHEDULER_ACTOR, SCHEDULER_SPAWN_OPTIONS, type Scheduler, type SchedulerLimits } from './scheduler.js'
 
 const PG_URL = process.env.VOIKE_TEST_DATABASE_URL
 
@@ -47,8 +48,11 @@ interface TestNode {
 interface Cluster {
   readonly nodes: TestNode[]
   readonly net: LoopbackNetwork
-  /** Stops the scheduler of node i (as a crash would) and starts a fresh one over a reopened store. */
-  restartScheduler: (i: number) => Promise<void>
+  /**
+   * Stops the scheduler of node i (as a crash would) and starts a fresh one over a reopened store;
+   * `between` runs while it is stopped.
+   */
+  restartScheduler: (i: number, between?: () => Promise<void>) => Promise<void>
   /** Node i is gone: cut from the network, its work stopped, and marked dead in every table. */
   kill: (i: number) => Promise<void>
   close: () => Promise<void>
@@ -61,6 +65,13 @@ interface ClusterOptions {
   kinds?: Array<JobKind<any>>
   /** 'postgres': every node shares one database schema. */
   backend?: 'sqlite' | 'postgres'
+  /**
+   * Every node uses one store (as nodes sharing a PostgreSQL database do): with 'postgres' they
+   * always share the schema; with 'sqlite' this makes them share one store object.
+   */
+  sharedStore?: boolean
+  /** Node i's worker actor, instead of the real one (scripted workers). */
+  worker?: (i: number, system: ActorSystem) => Actor | undefined
 }
 
 const cleanups: Array<() => Promise<void>> = []
@@ -88,21 +99,25 @@ async function createCluster (options: ClusterOptions = {}): Promise<Cluster> {
   const ids = Array.from({ length: count }, (_, i) => `peer-${i}`)
   const shared: { schema?: string } = {}
   const openers = new Map<string, () => Promise<Store>>()
+  // One SQLite store object for every node (opened once, closed once).
+  let sharedSqlite: Store | undefined
+  if (options.sharedStore === true && backend === 'sqlite') sharedSqlite = await (await storeOptions('sqlite', 'shared', shared))()
   const nodes: TestNode[] = []
   const makeScheduler = (n: Omit<TestNode, 'scheduler'>): Scheduler => {
     const s = createScheduler({ system: n.system, store: n.store, table: n.table, registry: n.registry, limits: options.limits, kinds: options.kinds })
     n.system.spawn(SCHEDULER_ACTOR, s.factory, SCHEDULER_SPAWN_OPTIONS)
     return s
   }
-  for (const peerId of ids) {
+  for (const [i, peerId] of ids.entries()) {
     const registry = new Registry()
     const system = createActorSystem({ peerId, transport: net.transport(peerId), registry })
     net.attach(system)
     const pool = createWorkerPool({ registry, threads: 1, ...options.pool })
-    system.spawn('worker', () => createWorkerActor({ pool }), { mailboxCapacity: 65_536 })
+    const scripted = options.worker?.(i, system)
+    system.spawn('worker', () => scripted ?? createWorkerActor({ pool }), { mailboxCapacity: 65_536 })
     const table = new MemberTable(peerId)
     for (const id of ids) table.put(member(id))
-    const open = await storeOptions(backend, peerId, shared)
+    const open = sharedSqlite !== undefined ? async () => sharedSqlite as Store : await storeOptions(backend, peerId, shared)
     openers.set(peerId, open)
     const partial = { peerId, system, pool, table, registry, store: await open() }
     const node: TestNode = { ...partial, scheduler: makeScheduler(partial) }
@@ -113,12 +128,13 @@ async function createCluster (options: ClusterOptions = {}): Promise<Cluster> {
   const cluster: Cluster = {
     nodes,
     net,
-    async restartScheduler (i) {
+    async restartScheduler (i, between) {
       const n = nodes[i]
       await n.scheduler.close()
       await n.system.stop(SCHEDULER_ACTOR)
-      await n.store.close()
+      if (sharedSqlite === undefined) await n.store.close()
       n.store = await (openers.get(n.peerId) as () => Promise<Store>)()
+      await between?.()
       n.scheduler = makeScheduler(n)
       await n.scheduler.resume()
     },
@@ -134,7 +150,8 @@ async function createCluster (options: ClusterOptions = {}): Promise<Cluster> {
       for (const n of nodes) await n.scheduler.close()
       for (const n of nodes) await n.system.shutdown({ timeoutMs: 2000 })
       for (const n of nodes) await n.pool.close()
-      for (const n of nodes) await n.store.close()
+      if (sharedSqlite !== undefined) await sharedSqlite.close()
+      else for (const n of nodes) await n.store.close()
       if (shared.schema !== undefined) {
         const admin = new pg.Client({ connectionString: PG_URL })
         await admin.connect()
@@ -185,6 +202,78 @@ async function rejectsGrid (p: Promise<unknown>, code: GridError['code'], field?
   })
 }
 
+/** A task as a scripted worker received it. */
+interface ReceivedTask { id: string, kind: string, payload: unknown, timeoutMs: unknown, sender: ActorRef }
+
+/**
+ * A stand-in for the worker actor that the test drives: every task is recorded, then answered
+ * at once with the real value, refused as busy, or held until the test releases it, as
+ * `decide` says. Cancelled ids are recorded (and held tasks among them dropped).
+ */
+class ScriptedWorker {
+  readonly received: ReceivedTask[] = []
+  readonly held = new Map<string, ReceivedTask>()
+  readonly cancelled: string[] = []
+  constructor (private readonly system: ActorSystem, public decide: (t: ReceivedTask) => 'ok' | 'busy' | 'hold' = () => 'ok') {}
+
+  actor (): Actor {
+    return {
+      receive: (msg: any, ctx) => {
+        if (msg?.type === 'cancel') {
+          for (const id of msg.ids as string[]) { this.cancelled.push(id); this.held.delete(id) }
+          return
+        }
+        if (msg?.type !== 'run' || ctx.sender === undefined) return
+        const sender = { peerId: ctx.sender.peerId, name: ctx.sender.name }
+        for (const t of msg.tasks as Array<Omit<ReceivedTask, 'sender'>>) {
+          const task: ReceivedTask = { ...t, sender }
+          this.received.push(task)
+          const what = this.decide(task)
+          if (what === 'hold') this.held.set(task.id, task)
+          else if (what === 'busy') this.reply(task, { ok: false, error: { code: 'ERR_WORKER_BUSY', message: 'scripted busy' }, ms: 0 })
+          else this.answer(task)
+        }
+      }
+    }
+  }
+
+  /** Answers every held task (that `which` selects) with its real value. */
+  release (which: (t: ReceivedTask) => boolean = () => true): number {
+    let n = 0
+    for (const t of [...this.held.values()]) {
+      if (!which(t)) continue
+      this.held.delete(t.id)
+      this.answer(t)
+      n++
+    }
+    return n
+  }
+
+  private answer (t: ReceivedTask): void {
+    const value = getTaskKind(t.kind)?.run(t.payload)
+    this.reply(t, { ok: true, value, ms: 1 })
+  }
+
+  private reply (t: ReceivedTask, r: Record<string, unknown>): void {
+    this.system.tell(t.sender, { type: 'results', results: [{ id: t.id, ...r }] }, 'worker')
+  }
+}
+
+/** Segment index and seq of a task id `${job}/${index}/${seq}`. */
+function taskSeq (id: string): { index: number, seq: number } {
+  const [, index, seq] = id.split('/')
+  return { index: Number(index), seq: Number(seq) }
+}
+
+/** Node i is gone for good: its scheduler closed (jobs left in the store), cut off, dead (or left) everywhere else. */
+async function goneForGood (c: Cluster, i: number, left: boolean): Promise<void> {
+  const n = c.nodes[i]
+  await n.scheduler.close()
+  await n.system.stop(SCHEDULER_ACTOR)
+  c.net.detach(n.peerId)
+  for (const other of c.nodes) if (other !== n) other.table.setStatus(n.peerId, 'dead', Date.now(), left)
+}
+
 // ---- the suites ----------------------------------------------------------------------------
 
 function suite (backend: 'sqlite' | 'postgres'): void {
@@ -210,6 +299,132 @@ function suite (backend: 'sqlite' | 'postgres'): void {
           const again = await coordinator.grid.get(submitted.id)
           assert.deepEqual(again?.result, job.result)
         }
+      } finally {
+        await c.close()
+      }
+    })
+
+    test('task ids never repeat across a resume: the dispatch seq is persisted and continued', { timeout: 120_000 }, async () => {
+      // Segment 0 is refused as busy 3 times (seq 1..3, attempts back to 0), then held (seq 4),
+      // then answered.
+      let workerOf: ScriptedWorker | undefined
+      let dispatchesOf0 = 0
+      const c = await createCluster({
+        backend,
+        nodes: 1,
+        limits: { busyHoldMs: 0, busyPenaltyMs: 0 },
+        worker: (_i, system) => {
+          workerOf = new ScriptedWorker(system, (t) => {
+            if (taskSeq(t.id).index !== 0) return 'ok'
+            dispatchesOf0++
+            return dispatchesOf0 <= 3 ? 'busy' : dispatchesOf0 === 4 ? 'hold' : 'ok'
+          })
+          return workerOf.actor()
+        }
+      })
+      try {
+        const w = workerOf as ScriptedWorker
+        const n0 = c.nodes[0]
+        const { id } = await n0.scheduler.grid.submit('fib', { n: 5000, segments: 2 })
+        await waitFor('segment 0 held on its 4th dispatch', () => w.held.size === 1)
+        assert.deepEqual(w.received.filter(t => taskSeq(t.id).index === 0).map(t => taskSeq(t.id).seq), [1, 2, 3, 4])
+        const before = new Set(w.received.map(t => t.id))
+        // The held task is still on the worker when the coordinator comes back.
+        await c.restartScheduler(0, async () => {
+          const stored = await n0.store.getJob(id)
+          assert.equal(stored?.segments[0].seq, 4, 'the dispatch seq was written')
+          assert.equal(stored?.segments[0].attempts, 1, 'busy answers are not attempts')
+        })
+        const job = await runToEnd(n0.scheduler, id)
+        assertFib(job, 5000, REFERENCE[5000])
+        const after = w.received.filter(t => !before.has(t.id))
+        assert.ok(after.length >= 1, 'segment 0 was dispatched again after the resume')
+        for (const t of after) {
+          assert.ok(taskSeq(t.id).seq > 4, `task id ${t.id} after the resume is above every earlier one`)
+          assert.ok(taskSeq(t.id).seq > RESUME_SEQ_MARGIN, 'the resume continues above the stored seq with a margin')
+        }
+        const final = await n0.store.getJob(id)
+        assert.equal(final?.segments[0].seq, taskSeq(after[after.length - 1].id).seq, 'the stored seq follows the dispatches')
+      } finally {
+        await c.close()
+      }
+    })
+
+    test('takeover: the jobs of a coordinator gone for good are claimed by the lowest alive member and finished exactly', { timeout: 120_000 }, async () => {
+      const c = await createCluster({ backend, nodes: 3, sharedStore: true, limits: { creditsPerCore: 1, takeoverAfterMs: 300 } })
+      try {
+        const [a, b, cc] = c.nodes
+        const { id } = await a.scheduler.grid.submit('fib', { n: MID_N, segments: 48 })
+        const { id: id2 } = await a.scheduler.grid.submit('fib', { n: 2_000_000, segments: 16 })
+        await waitFor('job 1 mid-way', async () => ((await a.scheduler.grid.get(id))?.segmentsDone ?? 0) >= 3)
+        // A crashes for good; B and C see it dead (not a graceful leave: takeoverAfterMs applies).
+        await goneForGood(c, 0, false)
+        const doneAtStop = (await b.store.getJob(id))?.segments.filter(s => s.status === 'done').length ?? 0
+        assert.ok(doneAtStop >= 3 && doneAtStop < 48, `stopped mid-job (${doneAtStop} of 48 done)`)
+        await waitFor('B claimed both jobs', () => b.scheduler.stats().jobs === 2)
+        assert.equal(cc.scheduler.stats().jobs, 0, 'only the lowest alive member claims')
+        assert.deepEqual(await b.store.listUnfinishedJobs(a.peerId), [])
+        // get and cancel work on the new coordinator (and through another node).
+        const running = await b.scheduler.grid.get(id2)
+        assert.equal(running?.coordinator, b.peerId)
+        assert.equal(running?.status, 'running')
+        const cancelled = await cc.scheduler.grid.cancel(id2)
+        assert.equal(cancelled.status, 'cancelled')
+        assert.equal((await b.scheduler.grid.get(id2))?.status, 'cancelled')
+        const job = await runToEnd(b.scheduler, id)
+        assertFib(job, MID_N, expectedMid())
+        assert.equal(job.coordinator, b.peerId)
+        assert.ok(job.segments.filter(s => s.attempts === 1).length >= doneAtStop, 'segments done before were kept')
+        assert.deepEqual((await cc.scheduler.grid.get(id))?.result, job.result)
+        assert.deepEqual(await b.scheduler.grid.cancel(id), await b.scheduler.grid.get(id), 'cancelling an ended job returns it unchanged')
+      } finally {
+        await c.close()
+      }
+    })
+
+    test('takeover: a coordinator that left is taken over at once', { timeout: 120_000 }, async () => {
+      // takeoverAfterMs is long: only the leave can trigger the claim within the test.
+      const c = await createCluster({ backend, nodes: 2, sharedStore: true, limits: { takeoverAfterMs: 3_600_000 } })
+      try {
+        const [a, b] = c.nodes
+        const { id } = await a.scheduler.grid.submit('fib', { n: MID_N, segments: 24 })
+        await goneForGood(c, 0, true)
+        await waitFor('B claimed the job', () => b.scheduler.stats().jobs === 1, 10_000)
+        assertFib(await runToEnd(b.scheduler, id), MID_N, expectedMid())
+      } finally {
+        await c.close()
+      }
+    })
+
+    test('get on another node asks the coordinator of a running job for its live state, else answers the stored copy', { timeout: 120_000 }, async () => {
+      // Segment writes are held back for long: the stored copy lags the coordinator.
+      // Node 1's worker never answers: the job stays running.
+      const c = await createCluster({
+        backend,
+        nodes: 2,
+        sharedStore: true,
+        limits: { storeFlushMs: 10_000, freshReadTimeoutMs: 300 },
+        worker: (i, system) => i === 1 ? new ScriptedWorker(system, () => 'hold').actor() : undefined
+      })
+      try {
+        const [a, b] = c.nodes
+        const { id } = await a.scheduler.grid.submit('fib', { n: MID_N, segments: 24 })
+        await waitFor('progress on the coordinator', async () => ((await a.scheduler.grid.get(id))?.segmentsDone ?? 0) >= 2)
+        const stored = await b.store.getJob(id)
+        assert.equal(stored?.job.status, 'running')
+        const storedDone = stored?.segments.filter(s => s.status === 'done').length ?? -1
+        const live = await a.scheduler.grid.get(id)
+        const seen = await b.scheduler.grid.get(id)
+        assert.equal(seen?.coordinator, a.peerId)
+        assert.ok((seen?.segmentsDone ?? 0) >= (live?.segmentsDone ?? Infinity), `B sees the live state (${String(seen?.segmentsDone)} done), not the stored one (${storedDone})`)
+        assert.ok((seen?.segmentsDone ?? 0) > storedDone)
+        // The coordinator cannot be reached: the stored copy, after a short wait.
+        c.net.detach(a.peerId)
+        const t0 = Date.now()
+        const fallback = await b.scheduler.grid.get(id)
+        assert.equal(fallback?.id, id)
+        assert.equal(fallback?.status, 'running')
+        assert.ok(Date.now() - t0 < 3000, 'the ask is bounded by freshReadTimeoutMs')
       } finally {
         await c.close()
       }
@@ -403,7 +618,8 @@ describe('scheduler limits and failures', () => {
   })
 
   test('a segment not answered in time is placed again, then the job fails when attempts run out', { timeout: 120_000 }, async () => {
-    const c = await createCluster({ nodes: 2, limits: { segmentTimeoutMs: 100, remoteAskTimeoutMs: 50, maxAttempts: 2, tickMs: 10 } })
+    // The cap keeps fib's cost estimate from raising the timeout (see the timeout tests below).
+    const c = await createCluster({ nodes: 2, limits: { segmentTimeoutMs: 100, maxSegmentTimeoutMs: 100, remoteAskTimeoutMs: 50, maxAttempts: 2, tickMs: 10 } })
     try {
       const a = c.nodes[0].scheduler
       const { id } = await a.grid.submit('fib', { n: 3_000_000, segments: 1 })
@@ -411,6 +627,174 @@ describe('scheduler limits and failures', () => {
       assert.equal(job.status, 'failed')
       assert.match(String(job.error), /segment 0 .*after 2 attempts.*ERR_TASK_TIMEOUT/)
       await waitFor('idle worker pools', () => c.nodes.every(n => n.pool.stats().inFlight === 0), 10_000)
+    } finally {
+      await c.close()
+    }
+  })
+
+  test('a suspect peer: its tasks are placed elsewhere without counting an attempt; its late results are accepted', { timeout: 120_000 }, async () => {
+    // maxAttempts 1: one counted failure would fail the job.
+    const workers: ScriptedWorker[] = []
+    const c = await createCluster({
+      nodes: 2,
+      // 4 credits per node: 2 segments on each, and room on node 0 for those of node 1.
+      limits: { maxAttempts: 1, creditsPerCore: 4 },
+      worker: (i, system) => { workers[i] = new ScriptedWorker(system, () => 'hold'); return workers[i].actor() }
+    })
+    try {
+      const [n0, n1] = c.nodes
+      const a = n0.scheduler
+      const { id } = await a.grid.submit('fib', { n: 5000, segments: 4 })
+      await waitFor('tasks held on both nodes', () => workers[0].held.size > 0 && workers[1].held.size > 0)
+      const onSuspect = [...workers[1].held.keys()]
+      n0.table.setStatus(n1.peerId, 'suspect', Date.now())
+      assert.equal(a.stats().inFlightByPeer[n1.peerId], undefined, 'nothing left on the suspect peer')
+      await waitFor('its segments placed on node 0', () => workers[0].held.size === 4)
+      let view = await a.grid.get(id)
+      assert.equal(view?.status, 'running', 'a suspect peer does not fail the job')
+      assert.ok(view?.segments.every(s => s.attempts === 1))
+      // The suspect peer answers after all: accepted, and the newer dispatches cancelled.
+      assert.equal(workers[1].release(), onSuspect.length)
+      await waitFor('the late results counted', async () => ((await a.grid.get(id))?.segmentsDone ?? 0) === onSuspect.length)
+      await waitFor('the newer dispatches cancelled', () => workers[0].cancelled.length === onSuspect.length)
+      workers[0].release()
+      const job = await runToEnd(a, id)
+      assertFib(job, 5000, REFERENCE[5000])
+      for (const t of onSuspect) assert.equal(job.segments[taskSeq(t).index].node, n1.peerId)
+      assert.ok(job.segments.every(s => s.attempts === 1), 'no attempt was counted')
+
+      // Suspect, then back: nothing is held against anyone, even if it dies later.
+      n0.table.setStatus(n1.peerId, 'alive', Date.now())
+      const { id: id2 } = await a.grid.submit('fib', { n: 5000, segments: 4 })
+      await waitFor('tasks held on node 1', () => workers[1].held.size > 0)
+      n0.table.setStatus(n1.peerId, 'suspect', Date.now())
+      await waitFor('its segments placed on node 0', () => workers[0].held.size === 4)
+      n0.table.setStatus(n1.peerId, 'alive', Date.now())
+      n0.table.setStatus(n1.peerId, 'dead', Date.now())
+      await waitFor('every segment answered', () => { workers[0].release(); return a.stats().inFlight === 0 })
+      view = await runToEnd(a, id2)
+      assertFib(view, 5000, REFERENCE[5000])
+      assert.ok(view.segments.every(s => s.attempts === 1))
+    } finally {
+      await c.close()
+    }
+  })
+
+  test('a suspect peer that then dies: the attempts of the tasks moved off it count', { timeout: 120_000 }, async () => {
+    const workers: ScriptedWorker[] = []
+    const c = await createCluster({
+      nodes: 2,
+      limits: { maxAttempts: 2, creditsPerCore: 4 },
+      worker: (i, system) => { workers[i] = new ScriptedWorker(system, () => 'hold'); return workers[i].actor() }
+    })
+    try {
+      const [n0, n1] = c.nodes
+      const a = n0.scheduler
+      const { id } = await a.grid.submit('fib', { n: 5000, segments: 4 })
+      await waitFor('tasks held on node 1', () => workers[1].held.size > 0 && workers[0].held.size > 0)
+      const moved = [...workers[1].held.keys()].map(t => taskSeq(t).index)
+      n0.table.setStatus(n1.peerId, 'suspect', Date.now())
+      await waitFor('its segments placed on node 0', () => workers[0].held.size === 4)
+      assert.ok((await a.grid.get(id))?.segments.every(s => s.attempts === 1))
+      // One of them is even done elsewhere before the peer is declared dead: it counts too.
+      assert.equal(workers[0].release(t => taskSeq(t.id).index === moved[0]), 1)
+      await waitFor('one moved segment done', async () => ((await a.grid.get(id))?.segmentsDone ?? 0) === 1)
+      n0.table.setStatus(n1.peerId, 'dead', Date.now())
+      const view = await a.grid.get(id)
+      for (const s of view?.segments ?? []) assert.equal(s.attempts, moved.includes(s.index) ? 2 : 1, `segment ${s.index}`)
+      workers[0].release()
+      const job = await runToEnd(a, id)
+      assertFib(job, 5000, REFERENCE[5000])
+      for (const s of job.segments) assert.equal(s.attempts, moved.includes(s.index) ? 2 : 1)
+      assert.ok(job.segments.every(s => s.node === n0.peerId))
+    } finally {
+      await c.close()
+    }
+  })
+
+  test('suspect re-placements are bounded: beyond maxLostRetries they count as attempts', { timeout: 120_000 }, async () => {
+    const workers: ScriptedWorker[] = []
+    const c = await createCluster({
+      nodes: 2,
+      limits: { maxAttempts: 1, maxLostRetries: 0 },
+      worker: (i, system) => { workers[i] = new ScriptedWorker(system, () => 'hold'); return workers[i].actor() }
+    })
+    try {
+      const [n0, n1] = c.nodes
+      const { id } = await n0.scheduler.grid.submit('fib', { n: 5000, segments: 4 })
+      await waitFor('tasks held on node 1', () => workers[1].held.size > 0)
+      n0.table.setStatus(n1.peerId, 'suspect', Date.now())
+      const job = await runToEnd(n0.scheduler, id)
+      assert.equal(job.status, 'failed')
+      assert.match(String(job.error), /after 1 attempts.*ERR_PEER_LOST/)
+    } finally {
+      await c.close()
+    }
+  })
+
+  test('peerUnreachable: the peer\'s tasks are placed elsewhere at once, without counting attempts, and it gets nothing for a while', { timeout: 120_000 }, async () => {
+    const workers: ScriptedWorker[] = []
+    const c = await createCluster({
+      nodes: 2,
+      limits: { maxAttempts: 1, unreachableHoldMs: 600_000 },
+      worker: (i, system) => { workers[i] = new ScriptedWorker(system, () => i === 1 ? 'hold' : 'ok'); return workers[i].actor() }
+    })
+    try {
+      const [n0, n1] = c.nodes
+      const a = n0.scheduler
+      const { id } = await a.grid.submit('fib', { n: 5000, segments: 8 })
+      await waitFor('tasks held on node 1', () => workers[1].held.size > 0)
+      const sent = workers[1].received.length
+      a.peerUnreachable(n1.peerId)
+      assert.equal(a.stats().inFlightByPeer[n1.peerId], undefined, 're-placed at once')
+      const job = await runToEnd(a, id)
+      assertFib(job, 5000, REFERENCE[5000])
+      assert.ok(job.segments.every(s => s.attempts === 1 && s.node === n0.peerId), 'no attempt counted; all ran on node 0')
+      assert.equal(workers[1].received.length, sent, 'nothing new was sent to the unreachable peer')
+      // Its own id and unknown peers are ignored; so are calls after close.
+      a.peerUnreachable(n0.peerId)
+      a.peerUnreachable('nobody')
+      assert.equal(a.stats().inFlight, 0)
+    } finally {
+      await c.close()
+    }
+  })
+
+  test('segment timeouts follow the kind\'s cost estimate, within the cap', () => {
+    const base = 600_000
+    const cap = 21_600_000
+    // The calibration point: [0, 300000) measured 600 ms.
+    assert.ok(Math.abs(fibSegmentEstimateMs(0, 300_000) - 600) < 1)
+    // fib(10^7) in one segment: ~52 min measured; estimated above it, and the timeout well above that.
+    const huge = fibSegmentEstimateMs(0, 10_000_000)
+    assert.ok(huge > 52 * 60_000 && huge < 90 * 60_000, `estimate ${huge} ms`)
+    assert.equal(segmentTimeoutMs(fibKind, { n: 10_000_000, segments: 1 }, { start: 0, end: 10_000_000 }, base, cap), cap)
+    const big = { start: 0, end: 3_000_000 } // ~5 min
+    assert.equal(segmentTimeoutMs(fibKind, {}, big, base, cap), Math.ceil(ESTIMATE_TIMEOUT_FACTOR * fibSegmentEstimateMs(0, 3_000_000)))
+    assert.ok(segmentTimeoutMs(fibKind, {}, big, base, cap) > base)
+    // A small segment (fib(10^7) cut in 4096) keeps the base timeout.
+    assert.equal(segmentTimeoutMs(fibKind, {}, { start: 9_998_000, end: 10_000_000 }, base, cap), base)
+    // Monotonic in the range's position and length.
+    assert.ok(fibSegmentEstimateMs(5_000_000, 5_100_000) > fibSegmentEstimateMs(1_000_000, 1_100_000))
+    assert.ok(fibSegmentEstimateMs(1_400_000, 1_600_000) > fibSegmentEstimateMs(1_400_000, 1_500_000))
+    // No estimate, a throwing or unusable one: the base. A cap below the base leaves the base.
+    const without: JobKind<any> = { ...fibKind, name: 'plain', estimateMs: undefined }
+    assert.equal(segmentTimeoutMs(without, {}, big, base, cap), base)
+    for (const bad of [() => { throw new Error('x') }, () => NaN, () => -1, () => Infinity, () => '9' as unknown as number]) {
+      assert.equal(segmentTimeoutMs({ ...fibKind, estimateMs: bad }, {}, big, base, cap), base)
+    }
+    assert.equal(segmentTimeoutMs(fibKind, {}, big, base, 1000), base)
+  })
+
+  test('a long segment is given the time its estimate asks for, beyond segmentTimeoutMs', { timeout: 120_000 }, async () => {
+    // [0, 300000) takes ~0.6 s: far beyond segmentTimeoutMs, within 10× its estimate.
+    const c = await createCluster({ nodes: 1, limits: { segmentTimeoutMs: 100, remoteAskTimeoutMs: 50, maxAttempts: 1, tickMs: 10 } })
+    try {
+      const a = c.nodes[0].scheduler
+      const { id } = await a.grid.submit('fib', { n: MID_N, segments: 1 })
+      const job = await runToEnd(a, id)
+      assertFib(job, MID_N, expectedMid())
+      assert.equal(job.segments[0].attempts, 1)
     } finally {
       await c.close()
     }
@@ -464,6 +848,10 @@ describe('scheduler limits and failures', () => {
       assert.throws(() => make({ maxAttempts: 0 }), (e: { code?: string, message: string }) => e.code === 'ERR_INVALID_OPTION' && /limits\.maxAttempts/.test(e.message))
       assert.throws(() => make({ segmentTimeoutMs: 1.5 }), /limits\.segmentTimeoutMs/)
       assert.throws(() => make({ bogus: 1 } as SchedulerLimits), /limits\.bogus/)
+      assert.throws(() => make({ takeoverAfterMs: -1 }), /limits\.takeoverAfterMs/)
+      assert.throws(() => make({ maxLostRetries: 0.5 }), /limits\.maxLostRetries/)
+      assert.throws(() => make({ freshReadTimeoutMs: 0 }), /limits\.freshReadTimeoutMs/)
+      assert.throws(() => make({ maxSegmentTimeoutMs: 99 }), /limits\.maxSegmentTimeoutMs/)
       assert.throws(() => createScheduler({ system, store, table: new MemberTable('y'), registry }), /table/)
       const ok = make({ maxAttempts: 1 })
       await ok.close()

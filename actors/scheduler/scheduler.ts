@@ -15,10 +15,25 @@
  * resumes its unfinished jobs from the store (`resume`): done segments keep their values, the
  * rest run again.
  *
- * Task ids are `${jobId}/${index}/${seq}`; seq grows with every dispatch of the segment. Results
- * are deterministic, so a late success from an earlier dispatch of a segment that is not done yet
- * is accepted (and the newer dispatch cancelled); late errors and results for finished segments
- * or jobs are ignored (counted as `ignored`).
+ * Task ids are `${jobId}/${index}/${seq}`; seq grows with every dispatch of the segment and never
+ * goes back: it is persisted with the segment, and a resume or takeover continues above the
+ * stored value (by RESUME_SEQ_MARGIN, covering dispatches whose write a crash lost), so a worker
+ * still holding an earlier dispatch never takes a new one for it. Results are deterministic, so
+ * a late success from an earlier dispatch of a segment that is not done yet is accepted (and the
+ * newer dispatch cancelled); late errors and results for finished segments or jobs are ignored
+ * (counted as `ignored`).
+ *
+ * Lost peers: a member turning `suspect` (or `peerUnreachable`, a message the mesh dropped) may
+ * be a blip, so its tasks are placed elsewhere at once without counting an attempt (bounded by
+ * maxLostRetries); its late answers are still accepted. Only if it then turns `dead` or leaves is
+ * the attempt counted. A segment's timeout follows its kind's cost estimate (kinds.ts).
+ *
+ * Takeover: jobs live on in the store after their coordinator is gone. When a member has left, or
+ * has been dead for takeoverAfterMs, or was forgotten while dead, the alive member with the lowest
+ * peerId (every node computes the same one) claims its unfinished jobs in the store atomically
+ * (`claimJobs`) and runs them as resume() does. This needs a store shared by the nodes
+ * (PostgreSQL); with the embedded store each node holds only its own jobs, so there is nothing to
+ * claim (the query finds none) and those jobs wait for their coordinator to come back.
  */
 import { randomBytes } from 'node:crypto'
 import { WORKER_ACTOR_NAME } from '../worker/names.js'
@@ -31,7 +46,7 @@ import { ReplyError } from '../errors.js'
 import type { MemberTable } from '../membership/table.js'
 import type { Actor, ActorSystem, MessageContext } from '../types.js'
 import { SchedulerError, SchedulerErrorCode, invalidOption } from './errors.js'
-import { createKindRegistry, resolveKind, type JobKind, type KindRegistry, type SegmentSpan } from './kinds.js'
+import { createKindRegistry, resolveKind, segmentTimeoutMs, type JobKind, type KindRegistry, type SegmentSpan } from './kinds.js'
 import { registerSchedulerMetrics, type SchedulerMetrics, type TaskOutcome } from './metrics.js'
 import { baseCredits, decayBusy, effectiveCredits, freeCredits, onBusy, placeTasks, type BusyState, type PeerLoad } from './placement.js'
 
@@ -48,8 +63,14 @@ export const JOB_ID_RE = /^[A-Za-z0-9_-]{1,64}$/
 export interface SchedulerLimits {
   /** Dispatches of one segment that may fail (error, timeout, lost node) before the job fails. Default 5, 1..100. */
   maxAttempts?: number
-  /** A dispatched segment not answered within this is re-placed (and the worker is told the same timeout). Default 600000 (10 min), 100..86400000. */
+  /**
+   * A dispatched segment not answered within this is re-placed (and the worker is told the same
+   * timeout); a kind's cost estimate may raise it for a long segment (kinds.ts). Default 600000
+   * (10 min), 100..86400000.
+   */
   segmentTimeoutMs?: number
+  /** Most a cost estimate raises a segment's timeout to. Default 21600000 (6 h), 100..86400000. */
+  maxSegmentTimeoutMs?: number
   /** Tasks in flight per core of a member. Default 2, 1..1024. */
   creditsPerCore?: number
   /** Upper bound of tasks in flight on one member. Default 64, 1..65536. */
@@ -72,6 +93,22 @@ export interface SchedulerLimits {
   unreachableHoldMs?: number
   /** ERR_WORKER_BUSY answers of one segment not counted as attempts; later ones count. Default 1000, 0..1000000. */
   maxBusyRetries?: number
+  /**
+   * Re-placements of one segment off a suspect or unreachable peer not counted as attempts (yet:
+   * the attempt counts if that peer then turns dead or leaves); later ones count at once.
+   * Default 100, 0..1000000.
+   */
+  maxLostRetries?: number
+  /**
+   * The jobs of a member dead this long (or at once when it left) are taken over by the lowest
+   * alive member, through a shared store. Default 60000, 0..86400000.
+   */
+  takeoverAfterMs?: number
+  /**
+   * get() of a job running on another alive coordinator asks it for the live state for at most
+   * this long, then answers the stored copy. Default 1000, 1..600000.
+   */
+  freshReadTimeoutMs?: number
   /** Concurrent watch() calls per job. Default 1024, 1..100000. */
   maxWatchersPerJob?: number
   /** Ended jobs kept in memory (older ones are read from the store). Default 256, 0..100000. */
@@ -123,6 +160,13 @@ export interface Scheduler {
    */
   close: () => Promise<void>
   stats: () => SchedulerStats
+  /**
+   * The mesh could not deliver a message to `peerId` (its `onSendFailed`): that peer's tasks in
+   * flight are placed elsewhere at once, not counted as attempts unless the peer then turns dead
+   * or leaves, and it gets no new task for limits.unreachableHoldMs. Its late answers are still
+   * accepted. This node's own id and unknown peers are ignored.
+   */
+  peerUnreachable: (peerId: string) => void
 }
 
 type Limits = Required<SchedulerLimits>
@@ -130,6 +174,8 @@ type Limits = Required<SchedulerLimits>
 interface InFlight {
   readonly taskId: string
   readonly peer: string
+  /** The worker's timeout for it (the segment's). */
+  readonly timeoutMs: number
   readonly deadlineMs: number
   readonly job: JobState
   readonly seg: SegState
@@ -144,8 +190,12 @@ interface SegState {
   node: string | null
   /** Dispatches counted against maxAttempts (busy answers are refunded). */
   attempts: number
-  /** Dispatch counter for task ids; never goes back. */
+  /** Dispatch counter for task ids; never goes back (persisted, see the top of the file). */
   seq: number
+  /** Its timeout (kinds.ts segmentTimeoutMs); 0 until first needed. */
+  timeoutMs: number
+  /** Re-placements off suspect or unreachable peers not counted as attempts. */
+  lostRetries: number
   ms: number | null
   /** The checked value, once done. */
   value: unknown
@@ -191,12 +241,18 @@ interface JobState {
 
 interface PeerState {
   readonly tasks: Map<string, InFlight>
+  /**
+   * Tasks taken off this peer while it was suspect or unreachable, not counted as attempts: by
+   * task id. Counted if the peer turns dead or leaves; forgotten when it answers or is alive again.
+   */
+  readonly displaced: Map<string, { readonly job: JobState, readonly seg: SegState }>
   readonly busy: BusyState
 }
 
 const DEFAULT_LIMITS: Limits = {
   maxAttempts: 5,
   segmentTimeoutMs: 600_000,
+  maxSegmentTimeoutMs: 21_600_000,
   creditsPerCore: 2,
   maxCreditsPerPeer: 64,
   maxActiveJobs: 64,
@@ -208,6 +264,9 @@ const DEFAULT_LIMITS: Limits = {
   busyHoldMs: 50,
   unreachableHoldMs: 1000,
   maxBusyRetries: 1000,
+  maxLostRetries: 100,
+  takeoverAfterMs: 60_000,
+  freshReadTimeoutMs: 1000,
   maxWatchersPerJob: 1024,
   maxRetainedJobs: 256,
   watchPollMs: 250,
@@ -217,6 +276,7 @@ const DEFAULT_LIMITS: Limits = {
 const LIMIT_RANGES: Record<keyof Limits, [number, number]> = {
   maxAttempts: [1, 100],
   segmentTimeoutMs: [100, 86_400_000],
+  maxSegmentTimeoutMs: [100, 86_400_000],
   creditsPerCore: [1, 1024],
   maxCreditsPerPeer: [1, 65_536],
   maxActiveJobs: [1, 10_000],
@@ -228,6 +288,9 @@ const LIMIT_RANGES: Record<keyof Limits, [number, number]> = {
   busyHoldMs: [0, 60_000],
   unreachableHoldMs: [0, 600_000],
   maxBusyRetries: [0, 1_000_000],
+  maxLostRetries: [0, 1_000_000],
+  takeoverAfterMs: [0, 86_400_000],
+  freshReadTimeoutMs: [1, 600_000],
   maxWatchersPerJob: [1, 100_000],
   maxRetainedJobs: [0, 100_000],
   watchPollMs: [10, 60_000],
@@ -240,6 +303,11 @@ const MAX_FLUSH_RETRIES = 10
 const END_WRITE_ATTEMPTS = 4
 /** Store reads in parallel while listing jobs. */
 const LIST_CONCURRENCY = 8
+/**
+ * A resumed or taken-over segment continues its seq this far above the stored value: segment
+ * writes are coalesced (storeFlushMs), so a crash may lose the record of the last dispatches.
+ */
+export const RESUME_SEQ_MARGIN = 1024
 /** Error codes that fail the job at once: running the same task again gives the same error. */
 const FATAL_TASK_CODES: ReadonlySet<string> = new Set(['ERR_INVALID_ARGUMENT'])
 
@@ -257,7 +325,8 @@ export function createScheduler (deps: SchedulerDeps): Scheduler {
     grid,
     resume: async () => { await core.resume() },
     close: async () => { await core.close() },
-    stats: () => core.stats()
+    stats: () => core.stats(),
+    peerUnreachable: (peerId) => { core.peerUnreachable(peerId) }
   }
 }
 
@@ -290,6 +359,13 @@ class SchedulerCore {
   private closing: Promise<void> | undefined
   private resuming: Promise<void> | undefined
   private readonly endings = new Set<Promise<JobView>>()
+  /** Members seen dead (not self), and since when (by this node's clock): takeover candidates. */
+  private readonly deadSince = new Map<string, number>()
+  /** Members whose jobs this node has claimed since they were last alive. */
+  private readonly claimedFrom = new Set<string>()
+  private takeover: Promise<void> | undefined
+  /** After a failed claim, the next try waits until then. */
+  private takeoverRetryAtMs = 0
 
   private segUpdates = new Map<string, SegmentUpdate>()
   private jobPatches = new Map<string, JobPatch>()
@@ -307,6 +383,8 @@ class SchedulerCore {
     this.limits = resolveLimits(deps.limits)
     this.selfId = deps.system.peerId
     this.metrics = registerSchedulerMetrics(deps.registry, () => this.inFlightEntries())
+    const now = Date.now()
+    for (const m of this.table.all()) if (m.status === 'dead' && m.peerId !== this.selfId) this.deadSince.set(m.peerId, now)
     this.unsubscribe = this.table.onChange((m) => { this.onMemberChange(m.peerId, m.status) })
     this.ticker = setInterval(() => { this.tick() }, this.limits.tickMs)
     this.ticker.unref()
@@ -559,18 +637,20 @@ class SchedulerCore {
     seg.attempts++
     seg.status = 'running'
     seg.node = peer
+    if (seg.timeoutMs === 0) seg.timeoutMs = segmentTimeoutMs(job.kind, job.params, seg, this.limits.segmentTimeoutMs, this.limits.maxSegmentTimeoutMs)
     // The worker times the task out itself; our deadline adds room for the answer to travel.
-    const f: InFlight = { taskId: `${job.id}/${seg.index}/${seg.seq}`, peer, deadlineMs: now + this.limits.segmentTimeoutMs + this.limits.remoteAskTimeoutMs, job, seg }
+    const timeoutMs = seg.timeoutMs
+    const f: InFlight = { taskId: `${job.id}/${seg.index}/${seg.seq}`, peer, timeoutMs, deadlineMs: now + timeoutMs + this.limits.remoteAskTimeoutMs, job, seg }
     seg.current = f
     this.peerState(peer).tasks.set(f.taskId, f)
-    this.queueSegUpdate(job.id, seg.index, { status: 'running', node: peer, attempts: seg.attempts })
+    this.queueSegUpdate(job.id, seg.index, { status: 'running', node: peer, attempts: seg.attempts, seq: seg.seq })
     return f
   }
 
   private dispatch (peer: string, list: InFlight[]): void {
     const tasks = list.map(f => {
       const { kind, payload } = f.job.kind.task(f.job.params, f.seg, f.seg.index, f.seg.index === f.job.total - 1)
-      return { id: f.taskId, kind, payload, timeoutMs: this.limits.segmentTimeoutMs }
+      return { id: f.taskId, kind, payload, timeoutMs: f.timeoutMs }
     })
     try {
       this.system.tell(this.system.ref(peer, WORKER_ACTOR), { type: 'run', tasks }, SCHEDULER_ACTOR)
@@ -590,7 +670,7 @@ class SchedulerCore {
   private peerState (peer: string): PeerState {
     let st = this.peers.get(peer)
     if (st === undefined) {
-      st = { tasks: new Map(), busy: { penaltyLevel: 0, penaltyUntilMs: 0, holdUntilMs: 0 } }
+      st = { tasks: new Map(), displaced: new Map(), busy: { penaltyLevel: 0, penaltyUntilMs: 0, holdUntilMs: 0 } }
       this.peers.set(peer, st)
     }
     return st
@@ -639,6 +719,8 @@ class SchedulerCore {
 
   private onResult (sender: string | undefined, raw: unknown): void {
     const r = (typeof raw === 'object' && raw !== null ? raw : {}) as Record<string, unknown>
+    // A displaced task answered: its peer did not lose it, so it will not count as an attempt.
+    if (sender !== undefined && typeof r.id === 'string') this.peers.get(sender)?.displaced.delete(r.id)
     const found = this.findSegment(r.id)
     if (found === undefined) { this.countIgnored(r.id); return }
     const { job, seg } = found
@@ -745,18 +827,92 @@ class SchedulerCore {
   // ---- failures: members, timeouts -----------------------------------------------------
 
   private onMemberChange (peerId: string, status: string): void {
-    if (this.closed) return
-    if (status === 'alive') { this.schedulePump(); return }
-    if (peerId === this.selfId) return
+    if (this.closed || peerId === this.selfId) {
+      if (!this.closed && status === 'alive') this.schedulePump()
+      return
+    }
+    if (status === 'dead') {
+      if (!this.deadSince.has(peerId)) this.deadSince.set(peerId, Date.now())
+    } else {
+      this.deadSince.delete(peerId)
+      this.claimedFrom.delete(peerId)
+    }
     const st = this.peers.get(peerId)
-    if (st === undefined || st.tasks.size === 0) return
-    this.log.info('member not alive: re-placing its segments', { peer: peerId, status, tasks: st.tasks.size })
+    if (status === 'alive') {
+      // The blip is over: what was moved off it is not held against anyone.
+      st?.displaced.clear()
+      this.schedulePump()
+      return
+    }
+    if (st === undefined) return
+    if (status === 'suspect') {
+      this.displace(peerId, `node ${peerId} is suspect`)
+      return
+    }
+    // Dead or left: its tasks are lost, and so were those moved off it while it was suspect.
+    if (st.tasks.size > 0) this.log.info('member gone: re-placing its segments', { peer: peerId, status, tasks: st.tasks.size })
     for (const f of [...st.tasks.values()]) {
       this.detach(f)
       if (f.job.ending !== null) continue
       this.onTaskFailure(f.job, f.seg, peerId, 'ERR_PEER_LOST', `node ${peerId} is ${status}`, 'lost')
     }
+    for (const { job, seg } of st.displaced.values()) this.chargeLost(job, seg, peerId, status)
+    st.displaced.clear()
     this.schedulePump()
+  }
+
+  /** The mesh dropped a message to `peerId`: its tasks go elsewhere now (see Scheduler.peerUnreachable). */
+  peerUnreachable (peerId: string): void {
+    if (this.closed || typeof peerId !== 'string' || peerId === this.selfId) return
+    if (!this.peers.has(peerId) && this.table.get(peerId) === undefined) return
+    // Held even with nothing in flight: the next messages would likely be dropped too. (The
+    // entry is forgotten by tick() once the hold is over.)
+    const st = this.peerState(peerId)
+    st.busy.holdUntilMs = Math.max(st.busy.holdUntilMs, Date.now() + this.limits.unreachableHoldMs)
+    this.displace(peerId, `a message to node ${peerId} was dropped`)
+  }
+
+  /**
+   * Places the peer's in-flight tasks elsewhere without counting an attempt (it may come back:
+   * its late answers are still accepted), up to maxLostRetries per segment; remembers them so
+   * the attempt counts if the peer turns out dead.
+   */
+  private displace (peerId: string, why: string): void {
+    const st = this.peers.get(peerId)
+    if (st === undefined || st.tasks.size === 0) return
+    this.log.info('re-placing the segments of a peer that may be lost', { peer: peerId, why, tasks: st.tasks.size })
+    for (const f of [...st.tasks.values()]) {
+      this.detach(f)
+      const { job, seg } = f
+      if (job.ending !== null) continue
+      if (seg.lostRetries >= this.limits.maxLostRetries) {
+        this.onTaskFailure(job, seg, peerId, 'ERR_PEER_LOST', why, 'lost')
+        continue
+      }
+      seg.lostRetries++
+      seg.attempts--
+      seg.avoid = peerId
+      st.displaced.set(f.taskId, { job, seg })
+      this.countTask(job, 'lost')
+      this.requeue(job, seg)
+    }
+    this.schedulePump()
+  }
+
+  /**
+   * The peer a task was moved off is gone after all: the attempt counts now (while the job runs),
+   * even if the segment has been done elsewhere meanwhile. A segment running elsewhere lets its
+   * own outcome decide; a waiting one fails the job when no attempt is left.
+   */
+  private chargeLost (job: JobState, seg: SegState, peerId: string, status: string): void {
+    if (this.jobs.get(job.id) !== job || job.ending !== null || job.status !== 'running') return
+    seg.attempts++
+    this.queueSegUpdate(job.id, seg.index, { attempts: seg.attempts })
+    if (seg.status === 'done') return
+    seg.lastError = `ERR_PEER_LOST: node ${peerId} is ${status}`
+    if (seg.current === null && seg.attempts >= this.limits.maxAttempts) {
+      void this.endJob(job, 'failed', null, `segment ${seg.index} [${seg.start}, ${seg.end}) failed after ${seg.attempts} attempts; last error ${seg.lastError}`)
+    }
   }
 
   private tick (): void {
@@ -766,16 +922,66 @@ class SchedulerCore {
     for (const [peerId, st] of this.peers) {
       decayBusy(st.busy, now)
       for (const f of st.tasks.values()) if (f.deadlineMs <= now) expired.push(f)
-      if (st.tasks.size === 0 && st.busy.penaltyLevel === 0 && now >= st.busy.holdUntilMs) this.peers.delete(peerId)
+      for (const [id, d] of st.displaced) if (d.job.ending !== null || this.jobs.get(d.job.id) !== d.job) st.displaced.delete(id)
+      if (st.tasks.size === 0 && st.displaced.size === 0 && st.busy.penaltyLevel === 0 && now >= st.busy.holdUntilMs) this.peers.delete(peerId)
     }
     for (const f of expired) {
       if (f.seg.current !== f) continue
       this.detach(f)
       this.tellCancel(f.peer, [f.taskId])
       if (f.job.ending !== null) continue
-      this.onTaskFailure(f.job, f.seg, f.peer, 'ERR_TASK_TIMEOUT', `no answer within ${this.limits.segmentTimeoutMs} ms`, 'timeout')
+      this.onTaskFailure(f.job, f.seg, f.peer, 'ERR_TASK_TIMEOUT', `no answer within ${f.timeoutMs} ms`, 'timeout')
     }
+    this.maybeTakeOver(now)
     this.schedulePump()
+  }
+
+  // ---- takeover ------------------------------------------------------------------------
+
+  /** Members gone for good whose jobs this node should claim now (see the top of the file). */
+  private takeoverCandidates (now: number): string[] {
+    if (this.deadSince.size === 0) return []
+    const out: string[] = []
+    for (const [peerId, since] of this.deadSince) {
+      const m = this.table.get(peerId)
+      if (m !== undefined && m.status !== 'dead') { this.deadSince.delete(peerId); continue }
+      if (this.claimedFrom.has(peerId)) {
+        // Claimed and then forgotten by the membership: nothing more to track.
+        if (m === undefined) { this.deadSince.delete(peerId); this.claimedFrom.delete(peerId) }
+        continue
+      }
+      // Forgotten while dead (evicted): gone for good.
+      if (m === undefined || m.leftAtMs !== null || now - since >= this.limits.takeoverAfterMs) out.push(peerId)
+    }
+    if (out.length === 0) return out
+    // Only the lowest alive member claims, so nodes do not race for every job (the store would
+    // still give each job to one of them).
+    for (const m of this.table.alive()) if (m.peerId < this.selfId) return []
+    return out
+  }
+
+  private maybeTakeOver (now: number): void {
+    if (this.takeover !== undefined || now < this.takeoverRetryAtMs) return
+    const from = this.takeoverCandidates(now)
+    if (from.length === 0) return
+    const p = this.claimFrom(from).catch((err: unknown) => {
+      this.takeoverRetryAtMs = Date.now() + Math.max(1000, this.limits.takeoverAfterMs / 10)
+      this.log.warn('taking over the jobs of a gone coordinator failed; will retry', { from, err })
+    }).finally(() => { this.takeover = undefined })
+    this.takeover = p
+  }
+
+  private async claimFrom (from: string[]): Promise<void> {
+    await this.resuming?.catch(() => {})
+    for (const peerId of from) {
+      if (this.closed) return
+      const records = await this.store.claimJobs(peerId, this.selfId)
+      this.claimedFrom.add(peerId)
+      if (records.length === 0) continue
+      this.log.info('taking over the jobs of a gone coordinator', { from: peerId, jobs: records.length })
+      // Claimed jobs are ours in the store: if this node closes meanwhile, its resume runs them.
+      await this.rebuildAll(records)
+    }
   }
 
   private inFlightEntries (): Array<[string, number]> {
@@ -964,11 +1170,18 @@ class SchedulerCore {
     this.assertOpen()
     const jobId = checkId(id)
     const here = await this.getHere(jobId)
-    if (here !== null) return here
-    return await this.askOthers(jobId, signal)
+    if (here === null) return await this.askOthers(jobId, signal)
+    // A store copy of a job running elsewhere lags its coordinator (writes are batched, and a
+    // shared store holds every node's jobs): ask the coordinator first, briefly.
+    if (here.status !== 'running' || here.coordinator === this.selfId || this.jobs.has(jobId)) return here
+    if (this.table.get(here.coordinator)?.status !== 'alive') return here
+    return await this.askCoordinator(here.coordinator, jobId, signal) ?? here
   }
 
-  /** This node's memory, then its store. Synchronous (no parking of the actor) when in memory. */
+  /**
+   * This node's memory, then its store. Synchronous (no parking of the actor) when in memory.
+   * Never asks another node (it also answers other nodes' asks: no ping-pong).
+   */
   private getHere (id: string): JobView | null | Promise<JobView | null> {
     const job = this.jobs.get(id)
     if (job !== undefined) return this.viewOf(job)
@@ -976,6 +1189,18 @@ class SchedulerCore {
       (stored) => stored === null ? null : viewFromStore(stored.job, stored.segments),
       (err: unknown) => { throw new GridError('ERR_UNAVAILABLE', `the store failed: ${(err as Error)?.message ?? String(err)}`) }
     )
+  }
+
+  /** The coordinator's view of a job, or null when it does not answer in freshReadTimeoutMs. */
+  private async askCoordinator (peerId: string, id: string, signal?: AbortSignal): Promise<JobView | null> {
+    try {
+      const v = await this.system.ask<unknown>(this.system.ref(peerId, SCHEDULER_ACTOR), { type: 'get', id }, { timeoutMs: this.limits.freshReadTimeoutMs, signal, from: SCHEDULER_ACTOR })
+      return isJobView(v, id) ? v : null
+    } catch (err) {
+      if (signal?.aborted === true) throw aborted()
+      this.log.debug('coordinator did not answer a get; using the stored copy', { peer: peerId, job: id, err })
+      return null
+    }
   }
 
   /** Asks every other alive member's scheduler; the first that knows the job answers. */
@@ -1110,15 +1335,22 @@ class SchedulerCore {
 
   private async doResume (): Promise<void> {
     const records = await this.store.listUnfinishedJobs(this.selfId)
-    let resumed = 0
+    const resumed = await this.rebuildAll(records)
+    if (records.length > 0) this.log.info('jobs resumed', { resumed, found: records.length })
+  }
+
+  /** Loads and continues jobs this node coordinates in the store (resume, takeover); how many. */
+  private async rebuildAll (records: JobRecord[]): Promise<number> {
+    let rebuilt = 0
     for (const rec of records) {
-      if (this.closed) return
+      if (this.closed) break
       if (this.jobs.has(rec.id)) continue
       const stored = await this.store.getJob(rec.id)
       if (stored === null || this.jobs.has(rec.id) || TERMINAL_STATUSES.has(stored.job.status)) continue
+      if (stored.job.coordinator !== this.selfId) continue
       try {
         this.rebuild(stored.job, stored.segments)
-        resumed++
+        rebuilt++
       } catch (err) {
         const message = `cannot resume: ${(err as Error).message}`
         this.log.error('job not resumable', { job: rec.id, err })
@@ -1126,7 +1358,7 @@ class SchedulerCore {
         await this.store.updateJob(rec.id, { status: 'failed', error: message, finishedAtMs: now, updatedAtMs: now })
       }
     }
-    if (records.length > 0) this.log.info('jobs resumed', { resumed, found: records.length })
+    return rebuilt
   }
 
   /** Rebuilds a job from the store: done segments keep their values, the others run again. */
@@ -1155,7 +1387,8 @@ class SchedulerCore {
   private resumedSeg (job: JobState, r: SegmentRecord): SegState {
     const seg = newSegState(r.index, r)
     seg.attempts = r.attempts
-    seg.seq = r.attempts
+    // Above every dispatch the earlier coordinator may have made (see RESUME_SEQ_MARGIN).
+    seg.seq = r.seq + RESUME_SEQ_MARGIN
     if (r.status === 'done' && r.result !== null) {
       try {
         seg.value = job.kind.checkValue(job.params, seg, r.index, r.index === job.total - 1, r.result)
@@ -1290,6 +1523,7 @@ class SchedulerCore {
     this.unsubscribe()
     await Promise.allSettled([...this.endings])
     await this.resuming?.catch(() => {})
+    await this.takeover
     await this.flushNow()
     if (this.flushTimer !== undefined) { clearTimeout(this.flushTimer); this.flushTimer = undefined }
     const closedErr = new GridError('ERR_UNAVAILABLE', 'the scheduler closed')
@@ -1307,11 +1541,11 @@ function newJobId (): string {
 }
 
 function newSegmentRecord (jobId: string, index: number, s: SegmentSpan): SegmentRecord {
-  return { jobId, index, start: s.start, end: s.end, status: 'pending', node: null, attempts: 0, ms: null, result: null }
+  return { jobId, index, start: s.start, end: s.end, status: 'pending', node: null, attempts: 0, seq: 0, ms: null, result: null }
 }
 
 function newSegState (index: number, span: SegmentSpan): SegState {
-  return { index, start: span.start, end: span.end, status: 'pending', node: null, attempts: 0, seq: 0, ms: null, value: null, busyAnswers: 0, avoid: null, lastError: null, current: null }
+  return { index, start: span.start, end: span.end, status: 'pending', node: null, attempts: 0, seq: 0, timeoutMs: 0, lostRetries: 0, ms: null, value: null, busyAnswers: 0, avoid: null, lastError: null, current: null }
 }
 
 function nextPending (job: JobState): SegState | undefined {

@@ -14,8 +14,8 @@ import { MIGRATIONS, MIGRATIONS_TABLE_SQL, LATEST_VERSION } from './schema.js'
 import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, MAX_UNFINISHED_JOBS } from './types.js'
 import type { JobRecord, MemberRecord, MemberStatus, SegmentRecord, Store } from './types.js'
 import {
-  checkJob, checkMember, checkMemberStatus, checkSegments, checkString, jobPatchRow, listJobsArgs,
-  segmentPatchRows
+  checkClaim, checkJob, checkMember, checkMemberStatus, checkSegments, checkString, jobPatchRow, listJobsArgs,
+  oldestFirst, segmentPatchRows
 } from './validate.js'
 
 export interface PostgresStoreOptions {
@@ -46,7 +46,7 @@ interface JobRow {
 }
 interface SegmentRow {
   job_id: string, idx: number, start_pos: Int8, end_pos: Int8, status: SegmentRecord['status'],
-  node: string | null, attempts: number, ms: number | null, result: unknown
+  node: string | null, attempts: number, seq: number, ms: number | null, result: unknown
 }
 
 const nullableNumber = (v: Int8 | null): number | null => v === null ? null : Number(v)
@@ -86,6 +86,7 @@ const toSegment = (r: SegmentRow): SegmentRecord => ({
   status: r.status,
   node: r.node,
   attempts: r.attempts,
+  seq: r.seq,
   ms: r.ms,
   result: r.result ?? null
 })
@@ -126,17 +127,24 @@ const SQL = {
     last_seen_ms = CASE WHEN $2::text = 'alive' THEN GREATEST(last_seen_ms, $3::bigint) ELSE last_seen_ms END,
     left_at_ms = CASE WHEN $2::text = 'alive' THEN NULL WHEN $4::boolean THEN $3::bigint ELSE left_at_ms END
     WHERE peer_id = $1`,
+  deleteMember: 'DELETE FROM members WHERE peer_id = $1',
   insertJob: `INSERT INTO jobs (${JOB_COLS}) VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6, $7, $8, $9, $10)`,
-  insertSegments: `INSERT INTO segments (job_id, idx, start_pos, end_pos, status, node, attempts, ms, result)
-    SELECT $1::text, u.idx, u.start_pos, u.end_pos, u.status, u.node, u.attempts, u.ms, u.result::jsonb
-    FROM unnest($2::int[], $3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::int[], $8::float8[], $9::text[])
-      AS u(idx, start_pos, end_pos, status, node, attempts, ms, result)`,
+  insertSegments: `INSERT INTO segments (job_id, idx, start_pos, end_pos, status, node, attempts, seq, ms, result)
+    SELECT $1::text, u.idx, u.start_pos, u.end_pos, u.status, u.node, u.attempts, u.seq, u.ms, u.result::jsonb
+    FROM unnest($2::int[], $3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::int[], $8::int[], $9::float8[], $10::text[])
+      AS u(idx, start_pos, end_pos, status, node, attempts, seq, ms, result)`,
   getJob: `SELECT ${JOB_COLS} FROM jobs WHERE id = $1`,
   getSegments: 'SELECT * FROM segments WHERE job_id = $1 ORDER BY idx',
   listJobs: `SELECT ${JOB_COLS} FROM jobs ORDER BY created_at_ms DESC, id DESC LIMIT $1`,
   listJobsByStatus: `SELECT ${JOB_COLS} FROM jobs WHERE status = $1 ORDER BY created_at_ms DESC, id DESC LIMIT $2`,
   listUnfinished: `SELECT ${JOB_COLS} FROM jobs WHERE coordinator = $1 AND status IN ('queued', 'running')
     ORDER BY created_at_ms, id LIMIT $2`,
+  // Under READ COMMITTED a concurrent claimer blocks on the row lock, then re-evaluates the outer
+  // WHERE on the new row version: a job another node claimed first no longer matches.
+  claimJobs: `UPDATE jobs SET coordinator = $2, updated_at_ms = $3
+    WHERE coordinator = $1 AND status IN ('queued', 'running') AND id IN (
+      SELECT id FROM jobs WHERE coordinator = $1 AND status IN ('queued', 'running') ORDER BY created_at_ms, id LIMIT $4)
+    RETURNING ${JOB_COLS}`,
   updateJob: `UPDATE jobs SET
     status = CASE WHEN $2::boolean THEN $3::text ELSE status END,
     result = CASE WHEN $4::boolean THEN $5::jsonb ELSE result END,
@@ -148,11 +156,14 @@ const SQL = {
     status = CASE WHEN u.set_status THEN u.status ELSE s.status END,
     node = CASE WHEN u.set_node THEN u.node ELSE s.node END,
     attempts = CASE WHEN u.set_attempts THEN u.attempts ELSE s.attempts END,
+    seq = CASE WHEN u.set_seq THEN GREATEST(s.seq, u.seq) ELSE s.seq END,
     ms = CASE WHEN u.set_ms THEN u.ms ELSE s.ms END,
     result = CASE WHEN u.set_result THEN u.result::jsonb ELSE s.result END
     FROM unnest($1::text[], $2::int[], $3::boolean[], $4::text[], $5::boolean[], $6::text[],
-      $7::boolean[], $8::int[], $9::boolean[], $10::float8[], $11::boolean[], $12::text[])
-      AS u(job_id, idx, set_status, status, set_node, node, set_attempts, attempts, set_ms, ms, set_result, result)
+      $7::boolean[], $8::int[], $9::boolean[], $10::float8[], $11::boolean[], $12::text[],
+      $13::boolean[], $14::int[])
+      AS u(job_id, idx, set_status, status, set_node, node, set_attempts, attempts, set_ms, ms, set_result, result,
+        set_seq, seq)
     WHERE s.job_id = u.job_id AND s.idx = u.idx`
 } as const
 
@@ -277,6 +288,11 @@ function postgresStore (pool: pg.Pool, logger: Logger): Store {
       if (res.rowCount === 0) throw new StoreError('ERR_STORE_NOT_FOUND', `setMemberStatus: no member ${peerId}`)
     },
 
+    async deleteMember (peerId) {
+      checkString(peerId, 'peerId')
+      await query('deleteMember', 'deleteMember', [peerId])
+    },
+
     async createJob (job, segments) {
       const json = checkJob(job)
       const results = checkSegments(job, segments)
@@ -287,7 +303,7 @@ function postgresStore (pool: pg.Pool, logger: Logger): Store {
         if (segments.length === 0) return
         await query(op, 'insertSegments', [job.id, segments.map(s => s.index), segments.map(s => s.start),
           segments.map(s => s.end), segments.map(s => s.status), segments.map(s => s.node),
-          segments.map(s => s.attempts), segments.map(s => s.ms), results], client)
+          segments.map(s => s.attempts), segments.map(s => s.seq), segments.map(s => s.ms), results], client)
       })
     },
 
@@ -326,7 +342,8 @@ function postgresStore (pool: pg.Pool, logger: Logger): Store {
         rows.map(r => r.setNode === 1), rows.map(r => r.node),
         rows.map(r => r.setAttempts === 1), rows.map(r => r.attempts),
         rows.map(r => r.setMs === 1), rows.map(r => r.ms),
-        rows.map(r => r.setResult === 1), rows.map(r => r.result)
+        rows.map(r => r.setResult === 1), rows.map(r => r.result),
+        rows.map(r => r.setSeq === 1), rows.map(r => r.seq)
       ]
       await transaction('updateSegments', async (client) => {
         const res = await query('updateSegments', 'updateSegments', values, client)
@@ -345,6 +362,13 @@ function postgresStore (pool: pg.Pool, logger: Logger): Store {
         rows.length = MAX_UNFINISHED_JOBS
       }
       return rows.map(toJob)
+    },
+
+    async claimJobs (fromCoordinator, toCoordinator) {
+      checkClaim(fromCoordinator, toCoordinator)
+      // One statement: atomic on its own (its row locks make concurrent claims take turns).
+      const { rows } = await query<JobRow>('claimJobs', 'claimJobs', [fromCoordinator, toCoordinator, Date.now(), MAX_UNFINISHED_JOBS])
+      return rows.map(toJob).sort(oldestFirst)
     },
 
     async close () {

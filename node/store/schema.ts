@@ -112,6 +112,13 @@ ${indexes}`
     name: 'members.host',
     sqlite: "ALTER TABLE members ADD COLUMN host TEXT NOT NULL DEFAULT '';",
     postgres: "ALTER TABLE members ADD COLUMN IF NOT EXISTS host TEXT NOT NULL DEFAULT '';"
+  },
+  {
+    // The dispatch counter of a segment, so task ids never repeat across a resume or takeover.
+    version: 3,
+    name: 'segments.seq',
+    sqlite: 'ALTER TABLE segments ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;',
+    postgres: 'ALTER TABLE segments ADD COLUMN IF NOT EXISTS seq INTEGER NOT NULL DEFAULT 0;'
   }
 ]
 

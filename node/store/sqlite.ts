@@ -13,8 +13,8 @@ import { MIGRATIONS, MIGRATIONS_TABLE_SQL, LATEST_VERSION } from './schema.js'
 import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, MAX_UNFINISHED_JOBS } from './types.js'
 import type { JobRecord, MemberRecord, SegmentRecord, Store, MemberStatus } from './types.js'
 import {
-  checkJob, checkMember, checkMemberStatus, checkSegments, checkString, jobPatchRow, listJobsArgs,
-  segmentPatchRows
+  checkClaim, checkJob, checkMember, checkMemberStatus, checkSegments, checkString, jobPatchRow, listJobsArgs,
+  oldestFirst, segmentPatchRows
 } from './validate.js'
 
 export const SQLITE_FILE_NAME = 'voike.db'
@@ -40,7 +40,7 @@ interface JobRow {
 }
 interface SegmentRow {
   job_id: string, idx: number, start_pos: number, end_pos: number, status: SegmentRecord['status'],
-  node: string | null, attempts: number, ms: number | null, result: string | null
+  node: string | null, attempts: number, seq: number, ms: number | null, result: string | null
 }
 
 const toMember = (r: MemberRow): MemberRecord => ({
@@ -78,6 +78,7 @@ const toSegment = (r: SegmentRow): SegmentRecord => ({
   status: r.status,
   node: r.node,
   attempts: r.attempts,
+  seq: r.seq,
   ms: r.ms,
   result: r.result === null ? null : JSON.parse(r.result)
 })
@@ -150,14 +151,20 @@ function prepareStatements (db: Database.Database) {
       WHERE peer_id = @peerId`),
     insertJob: db.prepare(`INSERT INTO jobs (${jobCols})
       VALUES (@id, @kind, @status, @params, @result, @error, @coordinator, @createdAtMs, @updatedAtMs, @finishedAtMs)`),
-    insertSegment: db.prepare(`INSERT INTO segments (job_id, idx, start_pos, end_pos, status, node, attempts, ms, result)
-      VALUES (@jobId, @index, @start, @end, @status, @node, @attempts, @ms, @result)`),
+    deleteMember: db.prepare<[string]>('DELETE FROM members WHERE peer_id = ?'),
+    insertSegment: db.prepare(`INSERT INTO segments (job_id, idx, start_pos, end_pos, status, node, attempts, seq, ms, result)
+      VALUES (@jobId, @index, @start, @end, @status, @node, @attempts, @seq, @ms, @result)`),
     getJob: db.prepare<[string], JobRow>(`SELECT ${jobCols} FROM jobs WHERE id = ?`),
     getSegments: db.prepare<[string], SegmentRow>('SELECT * FROM segments WHERE job_id = ? ORDER BY idx'),
     listJobs: db.prepare<[number], JobRow>(`SELECT ${jobCols} FROM jobs ${newestFirst}`),
     listJobsByStatus: db.prepare<[string, number], JobRow>(`SELECT ${jobCols} FROM jobs WHERE status = ? ${newestFirst}`),
     listUnfinished: db.prepare<[string, number], JobRow>(`SELECT ${jobCols} FROM jobs
       WHERE coordinator = ? AND status IN ('queued', 'running') ORDER BY created_at_ms, id LIMIT ?`),
+    // The outer conditions repeat the inner ones so the statement alone decides what is claimed.
+    claimJobs: db.prepare<{ from: string, to: string, now: number, limit: number }, JobRow>(`UPDATE jobs SET coordinator = @to, updated_at_ms = @now
+      WHERE coordinator = @from AND status IN ('queued', 'running') AND id IN (
+        SELECT id FROM jobs WHERE coordinator = @from AND status IN ('queued', 'running') ORDER BY created_at_ms, id LIMIT @limit)
+      RETURNING ${jobCols}`),
     updateJob: db.prepare(`UPDATE jobs SET
       status = CASE WHEN @setStatus THEN @status ELSE status END,
       result = CASE WHEN @setResult THEN @result ELSE result END,
@@ -169,6 +176,7 @@ function prepareStatements (db: Database.Database) {
       status = CASE WHEN @setStatus THEN @status ELSE status END,
       node = CASE WHEN @setNode THEN @node ELSE node END,
       attempts = CASE WHEN @setAttempts THEN @attempts ELSE attempts END,
+      seq = CASE WHEN @setSeq THEN MAX(seq, @seq) ELSE seq END,
       ms = CASE WHEN @setMs THEN @ms ELSE ms END,
       result = CASE WHEN @setResult THEN @result ELSE result END
       WHERE job_id = @jobId AND idx = @index`)
@@ -211,6 +219,8 @@ export function openSqliteStore (options: SqliteStoreOptions): Store {
     }
   })
 
+  const claimJobsTx = db.transaction((args: { from: string, to: string, now: number, limit: number }) => stmts.claimJobs.all(args))
+
   return {
     kind: 'sqlite',
 
@@ -227,6 +237,11 @@ export function openSqliteStore (options: SqliteStoreOptions): Store {
       checkMemberStatus(peerId, status, atMs, left)
       const changes = run('setMemberStatus', () => stmts.setMemberStatus.run({ peerId, status, atMs, left: left ? 1 : 0 }).changes)
       if (changes === 0) throw new StoreError('ERR_STORE_NOT_FOUND', `setMemberStatus: no member ${peerId}`)
+    },
+
+    async deleteMember (peerId) {
+      checkString(peerId, 'peerId')
+      run('deleteMember', () => stmts.deleteMember.run(peerId))
     },
 
     async createJob (job, segments) {
@@ -270,6 +285,13 @@ export function openSqliteStore (options: SqliteStoreOptions): Store {
         rows.length = MAX_UNFINISHED_JOBS
       }
       return rows.map(toJob)
+    },
+
+    async claimJobs (fromCoordinator, toCoordinator) {
+      checkClaim(fromCoordinator, toCoordinator)
+      // One statement is atomic in SQLite; the transaction makes the intent explicit.
+      const rows = run('claimJobs', () => claimJobsTx({ from: fromCoordinator, to: toCoordinator, now: Date.now(), limit: MAX_UNFINISHED_JOBS }))
+      return rows.map(toJob).sort(oldestFirst)
     },
 
     async close () {

@@ -1,7 +1,7 @@
 import '../polyfill.js'
 import { after, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
@@ -10,6 +10,7 @@ import Database from 'better-sqlite3'
 import {
   MAX_LIST_LIMIT, SQLITE_FILE_NAME, STORE_SCHEMA_VERSION, StoreError, createStore
 } from './index.js'
+import { MIGRATIONS, MIGRATIONS_TABLE_SQL } from './schema.js'
 import type { JobRecord, MemberRecord, SegmentRecord, Store, StoreErrorCode, StoreOptions } from './index.js'
 
 const PG_URL = process.env.VOIKE_TEST_DATABASE_URL
@@ -60,7 +61,7 @@ function job (id: string, over: Partial<JobRecord> = {}): JobRecord {
 function segments (jobId: string, count: number): SegmentRecord[] {
   return Array.from({ length: count }, (_, index) => ({
     jobId, index, start: index * 100, end: (index + 1) * 100, status: 'pending' as const,
-    node: null, attempts: 0, ms: null, result: null
+    node: null, attempts: 0, seq: 0, ms: null, result: null
   }))
 }
 
@@ -70,6 +71,8 @@ interface Backend {
   fresh: () => Promise<StoreOptions>
   /** Versions recorded in schema_migrations at that location, read behind the store's back. */
   migrationVersions: (opts: StoreOptions) => Promise<number[]>
+  /** Behind the store's back: applies the migrations up to `version` and runs `sql` (an older node's database). */
+  createAtVersion: (opts: StoreOptions, version: number, sql: string) => Promise<void>
   cleanup: () => Promise<void>
 }
 
@@ -86,6 +89,20 @@ function sqliteBackend (): Backend {
       const db = new Database(join(opts.dataDir as string, SQLITE_FILE_NAME), { readonly: true })
       try {
         return (db.prepare('SELECT version FROM schema_migrations ORDER BY version').all() as Array<{ version: number }>).map(r => r.version)
+      } finally {
+        db.close()
+      }
+    },
+    async createAtVersion (opts, version, sql) {
+      await mkdir(opts.dataDir as string, { recursive: true })
+      const db = new Database(join(opts.dataDir as string, SQLITE_FILE_NAME))
+      try {
+        db.exec(MIGRATIONS_TABLE_SQL)
+        for (const m of MIGRATIONS.filter(m => m.version <= version)) {
+          db.exec(m.sqlite)
+          db.prepare('INSERT INTO schema_migrations (version, name, applied_at_ms) VALUES (?, ?, ?)').run(m.version, m.name, T0)
+        }
+        db.exec(sql)
       } finally {
         db.close()
       }
@@ -112,6 +129,25 @@ function postgresBackend (url: string): Backend {
       await ready()
       const res = await admin.query<{ version: number }>(`SELECT version FROM ${opts.schema as string}.schema_migrations ORDER BY version`)
       return res.rows.map(r => r.version)
+    },
+    async createAtVersion (opts, version, sql) {
+      await ready()
+      const schema = opts.schema as string
+      await admin.query('BEGIN')
+      try {
+        await admin.query(`CREATE SCHEMA ${schema}`)
+        await admin.query(`SET LOCAL search_path TO ${schema}`)
+        await admin.query(MIGRATIONS_TABLE_SQL)
+        for (const m of MIGRATIONS.filter(m => m.version <= version)) {
+          await admin.query(m.postgres)
+          await admin.query('INSERT INTO schema_migrations (version, name, applied_at_ms) VALUES ($1, $2, $3)', [m.version, m.name, T0])
+        }
+        await admin.query(sql)
+        await admin.query('COMMIT')
+      } catch (err) {
+        await admin.query('ROLLBACK')
+        throw err
+      }
     },
     async cleanup () {
       await ready()
@@ -293,6 +329,100 @@ function suite (backend: Backend): void {
       assert.deepEqual((await store.listUnfinishedJobs('peerA')).map(j => j.id), ['a0'])
     })
 
+    test('deleteMember forgets a member; an unknown peerId is a no-op', async (t) => {
+      const { store } = await open(t)
+      await store.upsertMember(member('peerA'))
+      await store.upsertMember(member('peerB', { status: 'dead', leftAtMs: T0 + 5 }))
+      await store.deleteMember('peerB')
+      assert.deepEqual(await store.listMembers(), [member('peerA')])
+      await store.deleteMember('peerB') // gone already
+      await store.deleteMember('nobody')
+      assert.deepEqual(await store.listMembers(), [member('peerA')])
+      await rejectsWith(store.setMemberStatus('peerB', 'alive', T0), 'ERR_STORE_NOT_FOUND')
+      await store.upsertMember(member('peerB')) // it may join again
+      assert.equal((await store.listMembers()).length, 2)
+      await rejectsWith(store.deleteMember(''), 'ERR_INVALID_ARGUMENT', /peerId/)
+      await rejectsWith(store.deleteMember(42 as unknown as string), 'ERR_INVALID_ARGUMENT', /peerId/)
+    })
+
+    test('segments keep their dispatch seq, which never goes back', async (t) => {
+      const opts = await backend.fresh()
+      const first = await createStore(opts)
+      const segs = segments('j1', 3)
+      segs[1] = { ...segs[1], seq: 5 }
+      await first.createJob(job('j1'), segs)
+      assert.deepEqual((await first.getJob('j1'))?.segments.map(s => s.seq), [0, 5, 0])
+      await first.updateSegments([{ jobId: 'j1', index: 0, patch: { seq: 3, status: 'running', attempts: 1 } }])
+      await first.updateSegments([{ jobId: 'j1', index: 0, patch: { seq: 7 } }, { jobId: 'j1', index: 1, patch: { seq: 2, status: 'running' } }])
+      // A stale write (lower seq) changes the other fields but not the seq.
+      await first.updateSegments([{ jobId: 'j1', index: 0, patch: { seq: 6, attempts: 2 } }])
+      // Several updates of one segment in a batch: the highest seq wins.
+      await first.updateSegments([{ jobId: 'j1', index: 2, patch: { seq: 9 } }, { jobId: 'j1', index: 2, patch: { seq: 8 } }])
+      const got = (await first.getJob('j1'))?.segments
+      assert.deepEqual(got?.map(s => [s.seq, s.attempts, s.status]), [[7, 2, 'running'], [5, 0, 'running'], [9, 0, 'pending']])
+      await first.close()
+      const { store } = await open(t, opts)
+      assert.deepEqual((await store.getJob('j1'))?.segments.map(s => s.seq), [7, 5, 9], 'seq survives a reopen')
+      await rejectsWith(store.updateSegments([{ jobId: 'j1', index: 0, patch: { seq: -1 } }]), 'ERR_INVALID_ARGUMENT', /seq/)
+      await rejectsWith(store.updateSegments([{ jobId: 'j1', index: 0, patch: { seq: 1.5 } }]), 'ERR_INVALID_ARGUMENT', /seq/)
+      await rejectsWith(store.updateSegments([{ jobId: 'j1', index: 0, patch: { seq: 2 ** 31 } }]), 'ERR_INVALID_ARGUMENT', /seq/)
+      const bad = segments('j2', 1)
+      bad[0] = { ...bad[0], seq: undefined as unknown as number }
+      await rejectsWith(store.createJob(job('j2'), bad), 'ERR_INVALID_ARGUMENT', /seq/)
+    })
+
+    test('a database of schema version 2 is migrated: its segments get seq 0', async (t) => {
+      const opts = await backend.fresh()
+      await backend.createAtVersion(opts, 2, `
+        INSERT INTO jobs (id, kind, status, params, coordinator, created_at_ms, updated_at_ms) VALUES ('old', 'fib', 'running', '{"n":10,"segments":1}', 'peerA', ${T0}, ${T0});
+        INSERT INTO segments (job_id, idx, start_pos, end_pos, status, node, attempts) VALUES ('old', 0, 0, 10, 'running', 'peerB', 3);`)
+      const { store } = await open(t, opts)
+      assert.deepEqual(await backend.migrationVersions(opts), allVersions)
+      const got = await store.getJob('old')
+      assert.deepEqual(got?.segments, [{ jobId: 'old', index: 0, start: 0, end: 10, status: 'running', node: 'peerB', attempts: 3, seq: 0, ms: null, result: null }])
+      await store.updateSegments([{ jobId: 'old', index: 0, patch: { seq: 4 } }])
+      assert.equal((await store.getJob('old'))?.segments[0].seq, 4)
+    })
+
+    test('claimJobs hands the unfinished jobs of a coordinator to another, oldest first, once', async (t) => {
+      const { store, opts } = await open(t)
+      const statuses = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const
+      for (const [i, status] of statuses.entries()) {
+        await store.createJob(job(`a${i}`, { status, coordinator: 'peerA', createdAtMs: T0 + 10 - i }), segments(`a${i}`, 2))
+        await store.createJob(job(`b${i}`, { status, coordinator: 'peerB', createdAtMs: T0 + i }), [])
+      }
+      const before = Date.now()
+      const claimed = await store.claimJobs('peerA', 'peerC')
+      assert.deepEqual(claimed.map(j => [j.id, j.status, j.coordinator]), [['a1', 'running', 'peerC'], ['a0', 'queued', 'peerC']])
+      for (const j of claimed) {
+        assert.ok(j.updatedAtMs >= before, 'updatedAtMs is the claim time')
+        assert.deepEqual(j, { ...job(j.id, { status: j.status, coordinator: 'peerC', createdAtMs: j.createdAtMs, updatedAtMs: j.updatedAtMs }) })
+        assert.deepEqual((await store.getJob(j.id))?.job, j)
+        assert.equal((await store.getJob(j.id))?.segments.length, 2, 'segments stay')
+      }
+      assert.deepEqual(await store.listUnfinishedJobs('peerA'), [])
+      assert.deepEqual((await store.listUnfinishedJobs('peerC')).map(j => j.id), ['a1', 'a0'])
+      for (const i of [2, 3, 4]) assert.equal((await store.getJob(`a${i}`))?.job.coordinator, 'peerA', 'ended jobs are not claimed')
+      assert.deepEqual((await store.listUnfinishedJobs('peerB')).map(j => j.id), ['b0', 'b1'], 'other coordinators are untouched')
+      assert.deepEqual(await store.claimJobs('peerA', 'peerD'), [], 'nothing left to claim')
+      assert.deepEqual(await store.claimJobs('nobody', 'peerD'), [])
+      await rejectsWith(store.claimJobs('peerB', 'peerB'), 'ERR_INVALID_ARGUMENT', /toCoordinator/)
+      await rejectsWith(store.claimJobs('', 'peerB'), 'ERR_INVALID_ARGUMENT', /fromCoordinator/)
+
+      // Two nodes sharing the database claim at once: every job goes to exactly one of them.
+      const other = await createStore(opts)
+      t.after(async () => { await other.close() })
+      const many = Array.from({ length: 300 }, (_, i) => job(`m${String(i).padStart(3, '0')}`, { coordinator: 'peerE', status: i % 2 === 0 ? 'running' : 'queued', createdAtMs: T0 + i }))
+      for (const j of many) await store.createJob(j, segments(j.id, 1))
+      const [x, y] = await Promise.all([store.claimJobs('peerE', 'peerX'), other.claimJobs('peerE', 'peerY')])
+      const ids = [...x, ...y].map(j => j.id).sort()
+      assert.deepEqual(ids, many.map(j => j.id), 'each job claimed exactly once')
+      assert.ok(x.every(j => j.coordinator === 'peerX') && y.every(j => j.coordinator === 'peerY'))
+      const stored = await Promise.all(many.map(async j => (await store.getJob(j.id))?.job.coordinator))
+      assert.equal(stored.filter(c => c === 'peerX').length, x.length)
+      assert.equal(stored.filter(c => c === 'peerY').length, y.length)
+    })
+
     test('listJobs: newest first, limit, status filter, cap', async (t) => {
       const { store } = await open(t)
       await store.createJob(job('old', { createdAtMs: T0 }), [])
@@ -347,6 +477,8 @@ function suite (backend: Backend): void {
       await rejectsWith(store.getJob('j'), 'ERR_STORE_CLOSED')
       await rejectsWith(store.createJob(job('j'), segments('j', 1)), 'ERR_STORE_CLOSED')
       await rejectsWith(store.updateSegments([{ jobId: 'j', index: 0, patch: { attempts: 1 } }]), 'ERR_STORE_CLOSED')
+      await rejectsWith(store.deleteMember('p'), 'ERR_STORE_CLOSED')
+      await rejectsWith(store.claimJobs('p', 'q'), 'ERR_STORE_CLOSED')
     })
   })
 }

@@ -48,6 +48,12 @@ export interface SegmentRecord {
   status: SegmentStatus
   node: string | null
   attempts: number
+  /**
+   * Dispatch counter of the segment (task ids end in it). It never goes back: a coordinator
+   * resuming or taking over the job continues above it, so a worker still holding an earlier
+   * dispatch never mistakes the new one for it. 0 = never dispatched.
+   */
+  seq: number
   /** Compute time of the finished segment, fractional milliseconds. */
   ms: number | null
   /** Any JSON value; JSON `null` and "no result" are the same thing. */
@@ -55,7 +61,8 @@ export interface SegmentRecord {
 }
 
 export type JobPatch = Partial<Pick<JobRecord, 'status' | 'result' | 'error' | 'updatedAtMs' | 'finishedAtMs'>>
-export type SegmentPatch = Partial<Pick<SegmentRecord, 'status' | 'node' | 'attempts' | 'ms' | 'result'>>
+/** `seq` only ever rises: a patch with a lower seq than the stored one leaves it unchanged. */
+export type SegmentPatch = Partial<Pick<SegmentRecord, 'status' | 'node' | 'attempts' | 'seq' | 'ms' | 'result'>>
 export interface SegmentUpdate { jobId: string, index: number, patch: SegmentPatch }
 
 export interface ListJobsOptions {
@@ -78,6 +85,8 @@ export interface Store {
    * Unknown peerId → ERR_STORE_NOT_FOUND.
    */
   setMemberStatus: (peerId: string, status: MemberStatus, atMs: number, left?: boolean) => Promise<void>
+  /** Forgets the member (a long-dead one, evicted). An unknown peerId is a no-op. */
+  deleteMember: (peerId: string) => Promise<void>
   /**
    * Persists the job and all its segments atomically (one transaction). Every segment's jobId
    * must be job.id. A reused job id or a repeated segment index → ERR_STORE_CONFLICT, nothing kept.
@@ -100,6 +109,14 @@ export interface Store {
    * restart), oldest first, at most `MAX_UNFINISHED_JOBS` (a warning is logged when cut).
    */
   listUnfinishedJobs: (coordinator: string) => Promise<JobRecord[]>
+  /**
+   * Takeover of a coordinator that is gone for good: atomically makes `toCoordinator` the
+   * coordinator of `fromCoordinator`'s queued and running jobs (updatedAtMs = now) and returns
+   * them as changed, oldest first, at most `MAX_UNFINISHED_JOBS` per call. Each job is claimed
+   * by exactly one caller even when several nodes sharing the database claim at once; a job
+   * that ended or was claimed meanwhile is not returned. The two ids must differ.
+   */
+  claimJobs: (fromCoordinator: string, toCoordinator: string) => Promise<JobRecord[]>
   /** Releases the database. Idempotent; any later call fails with ERR_STORE_CLOSED. */
   close: () => Promise<void>
 }

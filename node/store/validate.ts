@@ -30,6 +30,15 @@ export function checkString (v: unknown, what: string, opts: { max?: number, all
   return v
 }
 
+/** Largest segment seq: the column is a 32-bit INTEGER in PostgreSQL. */
+export const MAX_SEQ = 2 ** 31 - 1
+
+function checkSeq (v: unknown, what: string): number {
+  const n = checkInt(v, what)
+  if (n > MAX_SEQ) throw invalid(what, `must be at most ${MAX_SEQ}, got ${n}`)
+  return n
+}
+
 /** Non-negative safe integer: counts, indexes and epoch-ms times (BIGINT columns). */
 export function checkInt (v: unknown, what: string): number {
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
@@ -100,6 +109,12 @@ export function checkMemberStatus (peerId: string, status: MemberStatus, atMs: n
   if (left && status !== 'dead') throw invalid('left', `is only allowed with status dead, got ${status}`)
 }
 
+export function checkClaim (fromCoordinator: string, toCoordinator: string): void {
+  checkString(fromCoordinator, 'fromCoordinator')
+  checkString(toCoordinator, 'toCoordinator')
+  if (fromCoordinator === toCoordinator) throw invalid('toCoordinator', `must differ from fromCoordinator (${fromCoordinator})`)
+}
+
 /** Validates a job row and returns its JSON columns. */
 export function checkJob (j: JobRecord): { params: string, result: string | null } {
   if (j === null || typeof j !== 'object') throw invalid('job', 'must be an object')
@@ -125,6 +140,7 @@ export function checkSegment (s: SegmentRecord, jobId: string): string | null {
   checkEnum(s.status, SEGMENT_STATUSES, `segment ${s.index}.status`)
   checkNullableString(s.node, `segment ${s.index}.node`)
   checkInt(s.attempts, `segment ${s.index}.attempts`)
+  checkSeq(s.seq, `segment ${s.index}.seq`)
   checkNullableMs(s.ms, `segment ${s.index}.ms`)
   return encodeNullableJson(s.result, `segment ${s.index}.result`)
 }
@@ -171,11 +187,12 @@ export interface SegmentPatchRow {
   setStatus: number, status: SegmentStatus | null
   setNode: number, node: string | null
   setAttempts: number, attempts: number | null
+  setSeq: number, seq: number | null
   setMs: number, ms: number | null
   setResult: number, result: string | null
 }
 
-const SEGMENT_PATCH_KEYS = new Set(['status', 'node', 'attempts', 'ms', 'result'])
+const SEGMENT_PATCH_KEYS = new Set(['status', 'node', 'attempts', 'seq', 'ms', 'result'])
 
 function applySegmentPatch (row: SegmentPatchRow, patch: SegmentPatch, what: string): void {
   if (patch === null || typeof patch !== 'object') throw invalid(what, 'must be an object')
@@ -183,6 +200,8 @@ function applySegmentPatch (row: SegmentPatchRow, patch: SegmentPatch, what: str
   if (has(patch, 'status')) { row.setStatus = 1; row.status = checkEnum(patch.status, SEGMENT_STATUSES, `${what}.status`) }
   if (has(patch, 'node')) { row.setNode = 1; row.node = checkNullableString(patch.node, `${what}.node`) }
   if (has(patch, 'attempts')) { row.setAttempts = 1; row.attempts = checkInt(patch.attempts, `${what}.attempts`) }
+  // Merged in order like the other fields, but it only rises (as in the database).
+  if (has(patch, 'seq')) { const seq = checkSeq(patch.seq, `${what}.seq`); row.setSeq = 1; row.seq = Math.max(row.seq ?? 0, seq) }
   if (has(patch, 'ms')) { row.setMs = 1; row.ms = checkNullableMs(patch.ms, `${what}.ms`) }
   if (has(patch, 'result')) { row.setResult = 1; row.result = encodeNullableJson(patch.result, `${what}.result`) }
 }
@@ -207,13 +226,18 @@ export function segmentPatchRows (updates: SegmentUpdate[]): SegmentPatchRow[] {
     if (row === undefined) {
       row = {
         jobId: u.jobId, index: u.index, setStatus: 0, status: null, setNode: 0, node: null,
-        setAttempts: 0, attempts: null, setMs: 0, ms: null, setResult: 0, result: null
+        setAttempts: 0, attempts: null, setSeq: 0, seq: null, setMs: 0, ms: null, setResult: 0, result: null
       }
       rows.set(key, row)
     }
     applySegmentPatch(row, u.patch, `${what}.patch`)
   }
   return [...rows.values()]
+}
+
+/** Sort order of unfinished jobs: createdAtMs, then id, ascending. */
+export function oldestFirst (a: JobRecord, b: JobRecord): number {
+  return a.createdAtMs - b.createdAtMs || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
 }
 
 /** The effective listJobs limit and status filter. */
