@@ -5,7 +5,6 @@
  */
 import { silentLogger } from '../../config/logger.js'
 import { StoreError } from './errors.js'
-import { openPostgresStore } from './postgres.js'
 import { checkSchemaName } from './schema.js'
 import { openSqliteStore } from './sqlite.js'
 import type { Store, StoreOptions } from './types.js'
@@ -48,6 +47,8 @@ export async function createStore (options: StoreOptions): Promise<Store> {
       // Never echo the URL: it may carry a password.
       throw invalidOption('databaseUrl', 'must be a postgres:// or postgresql:// URL')
     }
+    // Loaded only when asked for: most nodes run on the embedded store and need not carry pg.
+    const { openPostgresStore } = await import('./postgres.js')
     const store = await openPostgresStore({ databaseUrl, schema, poolMax, queryTimeoutMs, logger })
     logger.info('store opened', { kind: 'postgres', schema })
     return store
