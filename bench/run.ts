@@ -3,22 +3,9 @@
  *
  *   npm run bench -- [--quick] [--json] [--only remoteTasks,localTasks] [--repeats N] [--threads N]
  *
- * HOW TO PLUG IN VOIKE'S FIGURES
- * Each benchmark below has a `voike` system that is `pending(...)`: its figures are null in
- * latest.json (with "voike": "pending integration") and "pending" in the table. To measure it:
- *  1. Write bench/voike.ts exporting one `SystemSpec` (see harness.ts) per benchmark, e.g.
- *       export const voikeRemoteTasks: SystemSpec = {
- *         label: 'VOIKE', metrics: REMOTE_METRICS,
- *         start: async (options) => {
- *           // spawn real `voike genesis` / `voike node` processes with spawnNodePeer/startPeer
- *           // (proc.ts: they print the contract's ready JSON line, and are killed on exit/SIGINT)
- *           return { measure: async () => runEchoSuite(call, echoSuiteOptions(options)), close }
- *         }
- *       }
- *     reporting exactly the metric names of that benchmark (REMOTE_METRICS, LOCAL_METRICS, ...)
- *     and using the settings in params.ts (same in-flight counts, durations, threads, n, idle time).
- *  2. Replace `pending('VOIKE', ...)` below with it. Ratios, targets, the table and latest.json
- *     pick it up; nothing else changes. Keep `voike` first in `systems` (alternation order).
+ * Each benchmark compares VOIKE (bench/voike.ts: real voike processes) with its peers
+ * (bench/baselines/); `defineBench` wires systems, metrics, ratios and targets, and the harness
+ * alternates the systems inside each round and reports medians.
  */
 import '../node/polyfill.js'
 import os from 'node:os'
