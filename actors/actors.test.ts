@@ -1,6 +1,7 @@
 import '../node/polyfill.js'
 import { describe, it, afterEach } from 'node:test'
 import assert from 'node:assert/strict'
+import { gate, rejectsWithCode } from './test-helpers.js'
 import { Registry } from 'prom-client'
 import {
   createActorSystem, ReplyError, type Actor, type ActorSystem, type ActorSystemOptions, type MessageContext
@@ -13,22 +14,6 @@ async function waitFor (cond: () => boolean, what: string, timeoutMs = 5000): Pr
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
     await new Promise(resolve => setTimeout(resolve, 2))
   }
-}
-
-function gate (): { promise: Promise<void>, open: () => void } {
-  let open!: () => void
-  const promise = new Promise<void>(resolve => { open = resolve })
-  return { promise, open }
-}
-
-async function rejectsWithCode (p: Promise<unknown>, code: string): Promise<Error> {
-  try {
-    await p
-  } catch (err) {
-    assert.equal((err as { code?: string }).code, code, `expected ${code}, got ${String((err as Error).message)}`)
-    return err as Error
-  }
-  assert.fail(`expected rejection with ${code}`)
 }
 
 function throwsCode (fn: () => unknown, code: string): void {

@@ -1,6 +1,7 @@
 import '../node/polyfill.js'
 import { describe, it, afterEach } from 'node:test'
 import assert from 'node:assert/strict'
+import { gate, rejectsWithCode } from './test-helpers.js'
 import { Registry } from 'prom-client'
 import {
   createActorSystem, createLoopbackTransports, ActorError, ReplyError,
@@ -22,22 +23,6 @@ async function waitForMetric (registry: Registry, re: RegExp, timeoutMs = 5000):
     if (Date.now() > deadline) assert.fail(`metric ${String(re)} not found in:\n${text}`)
     await new Promise(resolve => setTimeout(resolve, 2))
   }
-}
-
-function gate (): { promise: Promise<void>, open: () => void } {
-  let open!: () => void
-  const promise = new Promise<void>(resolve => { open = resolve })
-  return { promise, open }
-}
-
-async function rejectsWithCode (p: Promise<unknown>, code: string): Promise<Error> {
-  try {
-    await p
-  } catch (err) {
-    assert.equal((err as { code?: string }).code, code, `expected ${code}, got ${String((err as Error).message)}`)
-    return err as Error
-  }
-  assert.fail(`expected rejection with ${code}`)
 }
 
 const systems: ActorSystem[] = []

@@ -2,14 +2,14 @@ import './polyfill.js'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { connect } from 'node:net'
-import { Cluster, getJson, runCli, storeVariants, dropSchema, waitFor } from './testkit.js'
+import { Cluster, p2pPort, getJson, runCli, storeVariants, dropSchema, waitFor } from './testkit.js'
 
 test('three nodes join through Genesis and all see three alive; /health, /metrics, gRPC ListNodes', async (t) => {
   const c = new Cluster()
   t.after(async () => { await c.stopAll() })
   const g = await c.start('genesis')
   const a = await c.start('node')
-  const b = await c.start('node', { seed: `127.0.0.1:${Number(g.ready.p2p[0].split('/')[4])}` }) // host:port seed form
+  const b = await c.start('node', { seed: `127.0.0.1:${p2pPort(g)}` }) // host:port seed form
   for (const n of [g, a, b]) await c.waitAlive(n, 3)
 
   const health = await getJson<{ status: string, peerId: string }>(a.ready.http, '/health')
@@ -61,14 +61,12 @@ for (const variant of storeVariants()) {
     const env = variant.env()
     const c = new Cluster({ env })
     t.after(async () => { await c.stopAll(); await dropSchema(env) })
-    const dir = await c.tempDir()
-    const g1 = await c.start('genesis', { dataDir: dir })
+    const g1 = await c.start('genesis')
     const a = await c.start('node')
     const b = await c.start('node')
     await c.waitAlive(g1, 3)
     await c.kill(g1, 'SIGKILL')
-    const port = g1.ready.p2p[0].split('/')[4]
-    const g2 = await c.start('genesis', { dataDir: dir, extraArgs: ['--listen', `/ip4/127.0.0.1/tcp/${port}`] })
+    const g2 = await c.restart(g1, 'genesis')
     assert.equal(g2.ready.peerId, g1.ready.peerId, 'same data dir, same identity')
     // Right after start it already knows both members from its store; they come back alive.
     const known = await c.members(g2)
@@ -84,7 +82,7 @@ test('garbage on the p2p port leaves every node healthy', async (t) => {
   const g = await c.start('genesis')
   const a = await c.start('node')
   await c.waitAlive(g, 2)
-  const port = Number(g.ready.p2p[0].split('/')[4])
+  const port = p2pPort(g)
   for (let i = 0; i < 3; i++) {
     await new Promise<void>((resolve) => {
       const sock = connect(port, '127.0.0.1', () => { sock.end(Buffer.from(Array.from({ length: 8192 }, () => Math.floor(Math.random() * 256)))) })
@@ -137,28 +135,24 @@ test('with an API key, calls without it are refused (401 / UNAUTHENTICATED); /he
 test('a Genesis stopped with SIGTERM and restarted is alive again for every member', async (t) => {
   const c = new Cluster()
   t.after(async () => { await c.stopAll() })
-  const dir = await c.tempDir()
-  const g1 = await c.start('genesis', { dataDir: dir })
+  const g1 = await c.start('genesis')
   const a = await c.start('node')
   await c.waitAlive(a, 2)
   assert.equal(await c.kill(g1, 'SIGTERM'), 0)
   await waitFor(async () => (await c.members(a)).find(m => m.peerId === g1.ready.peerId && m.leftAtMs !== null), 'a sees genesis leave')
-  const port = g1.ready.p2p[0].split('/')[4]
-  await c.start('genesis', { dataDir: dir, extraArgs: ['--listen', `/ip4/127.0.0.1/tcp/${port}`] })
+  await c.restart(g1, 'genesis')
   await c.waitAlive(a, 2)
 })
 
 test('a node that joined through another member while Genesis was down becomes known to Genesis', async (t) => {
   const c = new Cluster()
   t.after(async () => { await c.stopAll() })
-  const dir = await c.tempDir()
-  const g1 = await c.start('genesis', { dataDir: dir })
+  const g1 = await c.start('genesis')
   const a = await c.start('node')
   await c.waitAlive(a, 2)
   await c.kill(g1, 'SIGKILL')
   const n = await c.start('node', { seed: a.ready.p2p[0] })
-  const port = g1.ready.p2p[0].split('/')[4]
-  const g2 = await c.start('genesis', { dataDir: dir, extraArgs: ['--listen', `/ip4/127.0.0.1/tcp/${port}`] })
+  const g2 = await c.restart(g1, 'genesis')
   await c.waitAlive(g2, 3)
   // And a node joining through Genesis now learns about it too.
   const m = await c.start('node', { seed: g2.ready.p2p[0] })

@@ -131,8 +131,7 @@ for (const variant of storeVariants()) {
     const id = submitted.body.id
     await waitFor(async () => { const j = await job(a, id); assert.notEqual(j.status, 'succeeded'); return j.segmentsDone >= 2 }, 'some progress', 60_000, 10)
     await c.kill(a, 'SIGKILL')
-    const port = a.ready.p2p[0].split('/')[4]
-    const a2 = await c.start('node', { dataDir: a.dataDir, name: 'node-restarted', extraArgs: ['--listen', `/ip4/127.0.0.1/tcp/${port}`] })
+    const a2 = await c.restart(a, 'node', { name: 'node-restarted' })
     assert.equal(a2.ready.peerId, a.ready.peerId)
     const done = await waitFor(async () => { const j = await job(a2, id); return j.status === 'succeeded' || j.status === 'failed' ? j : undefined }, 'resumed job end', 120_000, 100)
     assert.equal(done.status, 'succeeded', done.error ?? '')

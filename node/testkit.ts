@@ -32,6 +32,11 @@ export interface ClusterOptions {
   threads?: number
 }
 
+/** The TCP port of a node's first p2p address. */
+export function p2pPort (node: NodeProc): number {
+  return Number(node.ready.p2p[0].split('/')[4])
+}
+
 export async function waitFor<T> (fn: () => T | undefined | false | Promise<T | undefined | false>, what: string, timeoutMs = 30_000, everyMs = 25): Promise<T> {
   const deadline = Date.now() + timeoutMs
   let lastError: unknown
@@ -113,6 +118,14 @@ export class Cluster {
     const node: NodeProc = { name, proc, ready, dataDir, stderr: () => err, exited }
     this.nodes.push(node)
     return node
+  }
+
+  /**
+   * Starts `old`'s successor after it exited: same role, data dir (so same identity and store)
+   * and p2p port, so that members reach it where they knew it.
+   */
+  async restart (old: NodeProc, role: 'genesis' | 'node', opts: { name?: string } = {}): Promise<NodeProc> {
+    return await this.start(role, { dataDir: old.dataDir, name: opts.name ?? old.name, extraArgs: ['--listen', `/ip4/127.0.0.1/tcp/${p2pPort(old)}`] })
   }
 
   genesis (): NodeProc {
