@@ -533,6 +533,12 @@ class System implements ActorSystem {
         this.process(cell, msg, mailbox.shiftedReply)
       }
       cell.scheduled = false
+    } catch (err) {
+      // Only a bug outside receive (logging, metrics) gets here. Keep the actor drainable
+      // rather than leave `scheduled` stuck true, which would silence it for good.
+      cell.scheduled = false
+      this.scheduleDrain(cell)
+      throw err
     } finally {
       this.draining = nested
     }

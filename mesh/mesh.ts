@@ -158,7 +158,12 @@ export async function createMesh (options: MeshOptions): Promise<Mesh> {
     log.warn('dropping frames for unreachable peer', { peer: ch.peerId, frames: ch.queue.length, err })
     ch.queue = []
     ch.queuedBytes = 0
-    options.onSendFailed?.(ch.peerId, err)
+    try {
+      options.onSendFailed?.(ch.peerId, err)
+    } catch (cbErr) {
+      // openStream runs detached: a throw here would be an unhandled rejection.
+      log.error('onSendFailed handler failed', { peer: ch.peerId, err: cbErr })
+    }
   }
 
   const attach = (stream: Stream, peerId: string): void => {
