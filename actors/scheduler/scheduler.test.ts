@@ -18,7 +18,7 @@ import { fibInProcess } from '../worker/tasks/fib.js'
 import { getTaskKind } from '../worker/tasks/index.js'
 import { fibKind, fibSegmentEstimateMs } from './fib-kind.js'
 import { ESTIMATE_TIMEOUT_FACTOR, segmentTimeoutMs, type JobKind } from './kinds.js'
-import { createScheduler, RESUME_SEQ_MARGIN, SCHEDULER_ACTOR, SCHEDULER_SPAWN_OPTIONS, type Scheduler, type SchedulerLimits } from './scheduler.js'
+import { createScheduler, MAX_DEAD_TRACKED, RESUME_SEQ_MARGIN, SCHEDULER_ACTOR, SCHEDULER_SPAWN_OPTIONS, type Scheduler, type SchedulerLimits } from './scheduler.js'
 
 const PG_URL = process.env.VOIKE_TEST_DATABASE_URL
 
@@ -72,6 +72,8 @@ interface ClusterOptions {
   sharedStore?: boolean
   /** Node i's worker actor, instead of the real one (scripted workers). */
   worker?: (i: number, system: ActorSystem) => Actor | undefined
+  /** What node i's scheduler uses instead of its store (faults injected by the test). */
+  wrapStore?: (i: number, store: Store) => Store
 }
 
 const cleanups: Array<() => Promise<void>> = []
@@ -104,7 +106,9 @@ async function createCluster (options: ClusterOptions = {}): Promise<Cluster> {
   if (options.sharedStore === true && backend === 'sqlite') sharedSqlite = await (await storeOptions('sqlite', 'shared', shared))()
   const nodes: TestNode[] = []
   const makeScheduler = (n: Omit<TestNode, 'scheduler'>): Scheduler => {
-    const s = createScheduler({ system: n.system, store: n.store, table: n.table, registry: n.registry, limits: options.limits, kinds: options.kinds })
+    const i = ids.indexOf(n.peerId)
+    const store = options.wrapStore?.(i, n.store) ?? n.store
+    const s = createScheduler({ system: n.system, store, table: n.table, registry: n.registry, limits: options.limits, kinds: options.kinds })
     n.system.spawn(SCHEDULER_ACTOR, s.factory, SCHEDULER_SPAWN_OPTIONS)
     return s
   }
@@ -391,6 +395,133 @@ function suite (backend: 'sqlite' | 'postgres'): void {
         await goneForGood(c, 0, true)
         await waitFor('B claimed the job', () => b.scheduler.stats().jobs === 1, 10_000)
         assertFib(await runToEnd(b.scheduler, id), MID_N, expectedMid())
+      } finally {
+        await c.close()
+      }
+    })
+
+    test('fencing: a coordinator claimed while alive (cut off) cannot overwrite the new coordinator\'s cancel; it drops the job', { timeout: 120_000 }, async () => {
+      // Segment writes are held back: A's only write after the claim is the end of the job.
+      const workers: ScriptedWorker[] = []
+      const c = await createCluster({
+        backend,
+        nodes: 2,
+        sharedStore: true,
+        limits: { takeoverAfterMs: 300, storeFlushMs: 10_000 },
+        worker: (i, system) => { workers[i] = new ScriptedWorker(system, () => 'hold'); return workers[i].actor() }
+      })
+      try {
+        const [b, a] = c.nodes
+        const heldOf = (peer: string): ReceivedTask[] => workers.flatMap(w => [...w.held.values()]).filter(t => t.sender.peerId === peer)
+        const n = 20_000
+        const { id } = await a.scheduler.grid.submit('fib', { n, segments: 4 })
+        const watched = a.scheduler.grid.watch(id, () => {}, new AbortController().signal)
+        await waitFor('A dispatched every segment', () => heldOf(a.peerId).length === 4)
+        // B loses sight of A (A is alive and keeps running), and claims its job.
+        b.table.setStatus(a.peerId, 'dead', Date.now())
+        await waitFor('B claimed the job', () => b.scheduler.stats().jobs === 1)
+        const cancelled = await b.scheduler.grid.cancel(id)
+        assert.equal(cancelled.status, 'cancelled')
+        assert.equal(cancelled.coordinator, b.peerId)
+        b.table.setStatus(a.peerId, 'alive', Date.now())
+        // A's workers answer: A finishes the job, and its end write finds B's claim.
+        for (const w of workers) w.release(t => t.sender.peerId === a.peerId)
+        const seenByA = await watched
+        assert.equal(seenByA.status, 'cancelled', 'A\'s watch follows the job to its new coordinator')
+        assert.equal(seenByA.coordinator, b.peerId)
+        await waitFor('A dropped the job', () => a.scheduler.stats().jobs === 0)
+        const stored = await a.store.getJob(id)
+        assert.equal(stored?.job.status, 'cancelled', 'the cancel through B stands')
+        assert.equal(stored?.job.coordinator, b.peerId)
+        assert.equal(stored?.job.result, null)
+        assert.equal((await a.scheduler.grid.get(id))?.status, 'cancelled')
+        const fenced = (await a.registry.getSingleMetric('voike_jobs_fenced_total')?.get())?.values ?? []
+        assert.deepEqual(fenced.map(v => [v.labels.kind, v.value]), [['fib', 1]])
+      } finally {
+        await c.close()
+      }
+    })
+
+    test('fencing: a deposed coordinator\'s segment write drops the job and cancels its tasks on the workers', { timeout: 120_000 }, async () => {
+      const workers: ScriptedWorker[] = []
+      const c = await createCluster({
+        backend,
+        nodes: 2,
+        sharedStore: true,
+        limits: { takeoverAfterMs: 300 },
+        worker: (i, system) => { workers[i] = new ScriptedWorker(system, () => 'hold'); return workers[i].actor() }
+      })
+      try {
+        const [b, a] = c.nodes
+        const heldOf = (peer: string): ReceivedTask[] => workers.flatMap(w => [...w.held.values()]).filter(t => t.sender.peerId === peer)
+        const n = 20_000
+        const { id } = await a.scheduler.grid.submit('fib', { n, segments: 4 })
+        await waitFor('A dispatched every segment', () => heldOf(a.peerId).length === 4)
+        b.table.setStatus(a.peerId, 'dead', Date.now())
+        await waitFor('B claimed the job', () => b.scheduler.stats().jobs === 1)
+        // One of A's tasks answers: A writes the segment, and the write finds B's claim.
+        const [first, ...rest] = heldOf(a.peerId)
+        for (const w of workers) w.release(t => t.id === first.id)
+        await waitFor('A dropped the job', () => a.scheduler.stats().jobs === 0)
+        assert.equal(a.scheduler.stats().inFlight, 0, 'A\'s credits are free')
+        await waitFor('A told the workers to cancel its other tasks', () => {
+          const cancelledIds = workers.flatMap(w => w.cancelled)
+          return rest.every(t => cancelledIds.includes(t.id))
+        })
+        assert.equal(heldOf(a.peerId).length, 0)
+        // B runs the job to its end, unhindered.
+        b.table.setStatus(a.peerId, 'alive', Date.now())
+        for (const w of workers) w.decide = () => 'ok'
+        for (const w of workers) w.release(t => t.sender.peerId === b.peerId)
+        const job = await runToEnd(b.scheduler, id)
+        assertFib(job, n, fibInProcess(n))
+        assert.equal(job.coordinator, b.peerId)
+        assert.equal((await a.scheduler.grid.get(id))?.status, 'succeeded')
+      } finally {
+        await c.close()
+      }
+    })
+
+    test('takeover: a claimed job whose loading fails is loaded by a later sweep; the other claimed jobs load at once', { timeout: 120_000 }, async () => {
+      let claimed = false
+      let failed = false
+      let sweeps = 0
+      const c = await createCluster({
+        backend,
+        nodes: 2,
+        sharedStore: true,
+        limits: { takeoverAfterMs: 300 },
+        // Node 0's store fails the first getJob after a claim (a transient store error).
+        wrapStore: (i, store) => i !== 0
+          ? store
+          : new Proxy(store, {
+            get (target, key) {
+              if (key === 'claimJobs') return async (from: string, to: string) => { const r = await target.claimJobs(from, to); if (r.length > 0) claimed = true; return r }
+              if (key === 'getJob') {
+                return async (id: string) => {
+                  if (claimed && !failed) { failed = true; throw new Error('transient store error') }
+                  return await target.getJob(id)
+                }
+              }
+              if (key === 'listUnfinishedJobs') return async (coordinator: string) => { if (claimed) sweeps++; return await target.listUnfinishedJobs(coordinator) }
+              const v = (target as unknown as Record<string | symbol, unknown>)[key]
+              return typeof v === 'function' ? v.bind(target) : v
+            }
+          })
+      })
+      try {
+        const [b, a] = c.nodes
+        const { id: first } = await a.scheduler.grid.submit('fib', { n: 20_000, segments: 4 })
+        const { id: second } = await a.scheduler.grid.submit('fib', { n: 30_000, segments: 4 })
+        await goneForGood(c, 1, false)
+        await waitFor('B loaded the job that did not fail', () => b.scheduler.stats().jobs >= 1, 15_000)
+        assert.ok(failed, 'the first load failed')
+        assert.equal(sweeps, 0, 'loaded by the claim itself, not by a sweep')
+        await waitFor('B loaded the job whose loading failed', () => b.scheduler.stats().jobs === 2, 15_000)
+        assert.ok(sweeps >= 1)
+        assertFib(await runToEnd(b.scheduler, first), 20_000, fibInProcess(20_000))
+        assertFib(await runToEnd(b.scheduler, second), 30_000, fibInProcess(30_000))
+        assert.deepEqual(await b.store.listUnfinishedJobs(b.peerId), [])
       } finally {
         await c.close()
       }
@@ -833,6 +964,26 @@ describe('scheduler limits and failures', () => {
       assert.match(text, /voike_job_duration_seconds_count\{kind="fib"\} 1/)
       assert.match(text, /voike_tasks_total\{kind="fib",status="ok"\} 4/)
       assert.match(text, /# TYPE voike_tasks_in_flight gauge/)
+    } finally {
+      await c.close()
+    }
+  })
+
+  test('dead members forgotten by the membership are not tracked forever; the tracking is bounded', { timeout: 120_000 }, async () => {
+    // Node 1 is not the lowest member: it never claims, so nothing else would forget them.
+    const c = await createCluster({ nodes: 2, limits: { takeoverAfterMs: 300 } })
+    try {
+      const n1 = c.nodes[1]
+      for (let round = 0; round < 3; round++) {
+        const ids = Array.from({ length: 1000 }, (_, i) => `gone-${round}-${i}`)
+        for (const id of ids) n1.table.put({ ...member(id), status: 'dead' })
+        for (const id of ids) n1.table.remove(id)
+        assert.ok(n1.scheduler.stats().deadTracked <= MAX_DEAD_TRACKED, `at most ${MAX_DEAD_TRACKED} tracked (${n1.scheduler.stats().deadTracked})`)
+      }
+      assert.equal(n1.scheduler.stats().deadTracked, MAX_DEAD_TRACKED)
+      // A member still in the table stays tracked; forgotten ones go after 2 × takeoverAfterMs.
+      n1.table.put({ ...member('still-dead'), status: 'dead' })
+      await waitFor('forgotten members dropped', () => n1.scheduler.stats().deadTracked === 1, 10_000)
     } finally {
       await c.close()
     }

@@ -33,7 +33,15 @@
  * peerId (every node computes the same one) claims its unfinished jobs in the store atomically
  * (`claimJobs`) and runs them as resume() does. This needs a store shared by the nodes
  * (PostgreSQL); with the embedded store each node holds only its own jobs, so there is nothing to
- * claim (the query finds none) and those jobs wait for their coordinator to come back.
+ * claim (the query finds none) and those jobs wait for their coordinator to come back. Claimed
+ * jobs that fail to load (a store error) are not lost: they are ours in the store, and a later
+ * tick sweeps for them (this node's unfinished jobs not in memory).
+ *
+ * Fencing: a coordinator taken for gone may be alive (a partition). Every write of a job's state
+ * is conditional on this node still coordinating it in the store; a write that finds another
+ * coordinator deposes the job here: its tasks are cancelled on the workers, it is forgotten
+ * (voike_jobs_fenced_total, a warning), and its watchers and get() follow it through the store to
+ * the new coordinator. So the old coordinator cannot overwrite what the new one decided.
  */
 import { randomBytes } from 'node:crypto'
 import { WORKER_ACTOR_NAME } from '../worker/names.js'
@@ -145,6 +153,8 @@ export interface SchedulerStats {
   inFlightByPeer: Record<string, number>
   /** Segment updates waiting to be written. */
   pendingSegmentUpdates: number
+  /** Members seen dead and tracked as takeover candidates (at most MAX_DEAD_TRACKED). */
+  deadTracked: number
 }
 
 export interface Scheduler {
@@ -211,6 +221,8 @@ interface Watcher {
   readonly resolve: (v: JobView) => void
   readonly reject: (e: Error) => void
   readonly detach: () => void
+  /** The watch's signal (kept to continue the watch by polling if the job moves away). */
+  readonly signal: AbortSignal | undefined
 }
 
 interface JobState {
@@ -236,6 +248,8 @@ interface JobState {
   readonly persisted: Promise<void>
   readonly markPersisted: () => void
   isPersisted: boolean
+  /** A fenced write found another coordinator in the store: the job was dropped from this node. */
+  deposed: boolean
   readonly watchers: Set<Watcher>
 }
 
@@ -308,6 +322,11 @@ const LIST_CONCURRENCY = 8
  * writes are coalesced (storeFlushMs), so a crash may lose the record of the last dispatches.
  */
 export const RESUME_SEQ_MARGIN = 1024
+/**
+ * Dead members tracked as takeover candidates. Members forgotten by the membership are dropped
+ * after 2 × takeoverAfterMs (on nodes that would not claim), and this bounds the rest (churn).
+ */
+export const MAX_DEAD_TRACKED = 1024
 /** Error codes that fail the job at once: running the same task again gives the same error. */
 const FATAL_TASK_CODES: ReadonlySet<string> = new Set(['ERR_INVALID_ARGUMENT'])
 
@@ -366,6 +385,8 @@ class SchedulerCore {
   private takeover: Promise<void> | undefined
   /** After a failed claim, the next try waits until then. */
   private takeoverRetryAtMs = 0
+  /** Some job this node coordinates in the store failed to load (claim, resume): sweep for it. */
+  private orphansPending = false
 
   private segUpdates = new Map<string, SegmentUpdate>()
   private jobPatches = new Map<string, JobPatch>()
@@ -384,7 +405,7 @@ class SchedulerCore {
     this.selfId = deps.system.peerId
     this.metrics = registerSchedulerMetrics(deps.registry, () => this.inFlightEntries())
     const now = Date.now()
-    for (const m of this.table.all()) if (m.status === 'dead' && m.peerId !== this.selfId) this.deadSince.set(m.peerId, now)
+    for (const m of this.table.all()) if (m.status === 'dead' && m.peerId !== this.selfId) this.trackDead(m.peerId, now)
     this.unsubscribe = this.table.onChange((m) => { this.onMemberChange(m.peerId, m.status) })
     this.ticker = setInterval(() => { this.tick() }, this.limits.tickMs)
     this.ticker.unref()
@@ -497,6 +518,7 @@ class SchedulerCore {
       persisted,
       markPersisted: resolvePersisted,
       isPersisted: false,
+      deposed: false,
       watchers: new Set()
     }
     return job
@@ -832,7 +854,7 @@ class SchedulerCore {
       return
     }
     if (status === 'dead') {
-      if (!this.deadSince.has(peerId)) this.deadSince.set(peerId, Date.now())
+      if (!this.deadSince.has(peerId)) this.trackDead(peerId, Date.now())
     } else {
       this.deadSince.delete(peerId)
       this.claimedFrom.delete(peerId)
@@ -938,9 +960,28 @@ class SchedulerCore {
 
   // ---- takeover ------------------------------------------------------------------------
 
+  /** Starts tracking a dead member; at the bound, forgotten members go first, then the oldest. */
+  private trackDead (peerId: string, now: number): void {
+    if (this.deadSince.size >= MAX_DEAD_TRACKED) {
+      let victim: string | undefined
+      for (const id of this.deadSince.keys()) {
+        if (this.table.get(id) === undefined) { victim = id; break }
+      }
+      victim ??= this.deadSince.keys().next().value as string
+      this.deadSince.delete(victim)
+      this.claimedFrom.delete(victim)
+      this.log.warn('too many dead members tracked: forgetting one', { peer: victim, limit: MAX_DEAD_TRACKED })
+    }
+    this.deadSince.set(peerId, now)
+  }
+
   /** Members gone for good whose jobs this node should claim now (see the top of the file). */
   private takeoverCandidates (now: number): string[] {
     if (this.deadSince.size === 0) return []
+    // Only the lowest alive member claims, so nodes do not race for every job (the store would
+    // still give each job to one of them).
+    let claimer = true
+    for (const m of this.table.alive()) if (m.peerId < this.selfId) { claimer = false; break }
     const out: string[] = []
     for (const [peerId, since] of this.deadSince) {
       const m = this.table.get(peerId)
@@ -950,21 +991,23 @@ class SchedulerCore {
         if (m === undefined) { this.deadSince.delete(peerId); this.claimedFrom.delete(peerId) }
         continue
       }
+      // Forgotten long ago on a node that does not claim: the claimer has had its chance (the
+      // entry would otherwise stay forever).
+      if (m === undefined && !claimer && now - since >= 2 * this.limits.takeoverAfterMs) { this.deadSince.delete(peerId); continue }
       // Forgotten while dead (evicted): gone for good.
       if (m === undefined || m.leftAtMs !== null || now - since >= this.limits.takeoverAfterMs) out.push(peerId)
     }
-    if (out.length === 0) return out
-    // Only the lowest alive member claims, so nodes do not race for every job (the store would
-    // still give each job to one of them).
-    for (const m of this.table.alive()) if (m.peerId < this.selfId) return []
-    return out
+    return claimer ? out : []
   }
 
   private maybeTakeOver (now: number): void {
     if (this.takeover !== undefined || now < this.takeoverRetryAtMs) return
     const from = this.takeoverCandidates(now)
-    if (from.length === 0) return
-    const p = this.claimFrom(from).catch((err: unknown) => {
+    if (from.length === 0 && !this.orphansPending) return
+    const p = (async () => {
+      if (this.orphansPending) await this.sweepOrphans()
+      if (from.length > 0) await this.claimFrom(from)
+    })().catch((err: unknown) => {
       this.takeoverRetryAtMs = Date.now() + Math.max(1000, this.limits.takeoverAfterMs / 10)
       this.log.warn('taking over the jobs of a gone coordinator failed; will retry', { from, err })
     }).finally(() => { this.takeover = undefined })
@@ -976,12 +1019,33 @@ class SchedulerCore {
     for (const peerId of from) {
       if (this.closed) return
       const records = await this.store.claimJobs(peerId, this.selfId)
+      if (records.length > 0) {
+        this.log.info('taking over the jobs of a gone coordinator', { from: peerId, jobs: records.length })
+        // Claimed jobs are ours in the store: if this node closes meanwhile, its resume runs them;
+        // those that fail to load now are picked up by the orphan sweep of a later tick.
+        const { failed } = await this.rebuildAll(records)
+        if (failed > 0) throw new Error(`${failed} of the ${records.length} jobs claimed from ${peerId} could not be loaded`)
+      }
+      // Only once its jobs run here: a failed claim is tried again (and finds what is left).
       this.claimedFrom.add(peerId)
-      if (records.length === 0) continue
-      this.log.info('taking over the jobs of a gone coordinator', { from: peerId, jobs: records.length })
-      // Claimed jobs are ours in the store: if this node closes meanwhile, its resume runs them.
-      await this.rebuildAll(records)
     }
+  }
+
+  /**
+   * Jobs this node coordinates in the store but not in memory: left by a claim or resume whose
+   * loading failed. Runs them; throws (retried later) while some still fail.
+   */
+  private async sweepOrphans (): Promise<void> {
+    await this.resuming?.catch(() => {})
+    this.orphansPending = false
+    const records = (await this.store.listUnfinishedJobs(this.selfId).catch((err: unknown) => {
+      this.orphansPending = true
+      throw err
+    })).filter(r => !this.jobs.has(r.id))
+    if (records.length === 0) return
+    const { rebuilt, failed } = await this.rebuildAll(records)
+    this.log.info('orphaned jobs of this node loaded', { rebuilt, failed, found: records.length })
+    if (failed > 0) throw new Error(`${failed} of this node's ${records.length} orphaned jobs could not be loaded`)
   }
 
   private inFlightEntries (): Array<[string, number]> {
@@ -1030,6 +1094,8 @@ class SchedulerCore {
       written = await this.flushNow()
       if (!written && attempt < END_WRITE_ATTEMPTS) await sleep(100 * 4 ** (attempt - 1))
     }
+    // Deposed by the write (depose() moved its watchers): the new coordinator decides its end.
+    if (job.deposed) return this.viewOf(job)
     if (!written) this.log.error('the end of a job could not be written; a restart would run it again', { job: job.id, status })
     job.status = status
     job.result = result
@@ -1122,6 +1188,7 @@ class SchedulerCore {
         onProgress,
         resolve,
         reject,
+        signal,
         detach: () => {
           job.watchers.delete(w)
           signal?.removeEventListener('abort', onAbort)
@@ -1134,7 +1201,7 @@ class SchedulerCore {
   }
 
   /** A job coordinated elsewhere: its state comes from get() every watchPollMs. */
-  private async watchByPolling (id: string, first: JobView, onProgress: (p: JobProgress) => void, signal: AbortSignal): Promise<JobView> {
+  private async watchByPolling (id: string, first: JobView, onProgress: (p: JobProgress) => void, signal?: AbortSignal): Promise<JobView> {
     let last = progressOfView(first)
     this.callProgress(onProgress, last)
     let lastSeenMs = Date.now()
@@ -1308,21 +1375,44 @@ class SchedulerCore {
     const again = this.jobs.get(id)
     if (again !== undefined) return await this.cancelLocal(again)
     const finishedAtMs = Date.now()
-    await this.store.updateJob(id, { status: 'cancelled', finishedAtMs, updatedAtMs: finishedAtMs })
+    let written: boolean
+    try {
+      written = await this.store.updateJob(id, { status: 'cancelled', finishedAtMs, updatedAtMs: finishedAtMs }, { coordinator: this.selfId })
+    } catch (err) {
+      throw new GridError('ERR_UNAVAILABLE', `the store failed: ${(err as Error)?.message ?? String(err)}`)
+    }
+    // Claimed by another node meanwhile: it decides.
+    if (!written) return await this.cancelInStore(id)
     this.metrics.jobs.inc({ kind: rec.kind, status: 'cancelled' })
     return viewFromStore({ ...rec, status: 'cancelled', finishedAtMs, updatedAtMs: finishedAtMs }, stored.segments)
   }
 
-  private async cancelLocal (job: JobState): Promise<JobView> {
+  /**
+   * A cancel of a job this node no longer coordinates (deposed): the stored job if it ended, else
+   * where to forward the cancel. Never writes, so it cannot loop.
+   */
+  private async cancelInStore (id: string): Promise<JobView | { forwardTo: string } | null> {
+    let stored: Awaited<ReturnType<Store['getJob']>>
+    try { stored = await this.store.getJob(id) } catch (err) {
+      throw new GridError('ERR_UNAVAILABLE', `the store failed: ${(err as Error)?.message ?? String(err)}`)
+    }
+    if (stored === null) return null
+    if (TERMINAL_STATUSES.has(stored.job.status)) return viewFromStore(stored.job, stored.segments)
+    return { forwardTo: stored.job.coordinator }
+  }
+
+  private async cancelLocal (job: JobState): Promise<JobView | { forwardTo: string } | null> {
     if (!job.isPersisted) {
       await job.persisted
       // Its createJob failed: the job never existed.
       if (this.jobs.get(job.id) !== job) throw new GridError('ERR_NOT_FOUND', `no job ${job.id}`)
     }
     if (TERMINAL_STATUSES.has(job.status)) return this.viewOf(job)
-    if (job.ending !== null) return await job.ending
-    this.log.info('job cancelled', { job: job.id })
-    return await this.endJob(job, 'cancelled', null, null)
+    if (job.ending === null) this.log.info('job cancelled', { job: job.id })
+    const view = job.ending !== null ? await job.ending : await this.endJob(job, 'cancelled', null, null)
+    // Another node had claimed it: the cancel goes to that node (or the job ended there).
+    if (job.deposed) return await this.cancelInStore(job.id)
+    return view
   }
 
   // ---- resume --------------------------------------------------------------------------
@@ -1335,30 +1425,47 @@ class SchedulerCore {
 
   private async doResume (): Promise<void> {
     const records = await this.store.listUnfinishedJobs(this.selfId)
-    const resumed = await this.rebuildAll(records)
-    if (records.length > 0) this.log.info('jobs resumed', { resumed, found: records.length })
+    const { rebuilt, failed } = await this.rebuildAll(records)
+    if (records.length > 0) this.log.info('jobs resumed', { resumed: rebuilt, failed, found: records.length })
   }
 
-  /** Loads and continues jobs this node coordinates in the store (resume, takeover); how many. */
-  private async rebuildAll (records: JobRecord[]): Promise<number> {
+  /**
+   * Loads and continues jobs this node coordinates in the store (resume, takeover). A record
+   * that cannot be loaded (the store failed) does not stop the others: it is counted as failed
+   * and left to the orphan sweep (sweepOrphans) of a later tick.
+   */
+  private async rebuildAll (records: JobRecord[]): Promise<{ rebuilt: number, failed: number }> {
     let rebuilt = 0
+    let failed = 0
     for (const rec of records) {
       if (this.closed) break
       if (this.jobs.has(rec.id)) continue
-      const stored = await this.store.getJob(rec.id)
-      if (stored === null || this.jobs.has(rec.id) || TERMINAL_STATUSES.has(stored.job.status)) continue
-      if (stored.job.coordinator !== this.selfId) continue
       try {
-        this.rebuild(stored.job, stored.segments)
-        rebuilt++
+        if (await this.rebuildOne(rec.id)) rebuilt++
       } catch (err) {
-        const message = `cannot resume: ${(err as Error).message}`
-        this.log.error('job not resumable', { job: rec.id, err })
-        const now = Date.now()
-        await this.store.updateJob(rec.id, { status: 'failed', error: message, finishedAtMs: now, updatedAtMs: now })
+        failed++
+        this.log.warn('cannot load a job to run it; will retry', { job: rec.id, err })
       }
     }
-    return rebuilt
+    if (failed > 0) this.orphansPending = true
+    return { rebuilt, failed }
+  }
+
+  /** Loads one job from the store and continues it; false when there is nothing to run here. */
+  private async rebuildOne (id: string): Promise<boolean> {
+    const stored = await this.store.getJob(id)
+    if (stored === null || this.jobs.has(id) || TERMINAL_STATUSES.has(stored.job.status)) return false
+    if (stored.job.coordinator !== this.selfId) return false
+    try {
+      this.rebuild(stored.job, stored.segments)
+      return true
+    } catch (err) {
+      const message = `cannot resume: ${(err as Error).message}`
+      this.log.error('job not resumable', { job: id, err })
+      const now = Date.now()
+      await this.store.updateJob(id, { status: 'failed', error: message, finishedAtMs: now, updatedAtMs: now }, { coordinator: this.selfId })
+      return false
+    }
   }
 
   /** Rebuilds a job from the store: done segments keep their values, the others run again. */
@@ -1444,13 +1551,20 @@ class SchedulerCore {
     const segs = this.segUpdates
     this.jobPatches = new Map()
     this.segUpdates = new Map()
+    // Every write is fenced: it applies only while this node still coordinates the job, so a node
+    // that was taken for gone (and whose jobs were claimed) cannot overwrite the new coordinator.
+    const fence = { coordinator: this.selfId }
+    const fenced = new Set<string>()
     try {
       // Segments first: a job shown ended has all its segments written.
       const list = [...segs.values()]
       for (let i = 0; i < list.length; i += MAX_UPDATES_PER_BATCH) {
-        await this.store.updateSegments(list.length <= MAX_UPDATES_PER_BATCH ? list : list.slice(i, i + MAX_UPDATES_PER_BATCH))
+        const batch = list.length <= MAX_UPDATES_PER_BATCH ? list : list.slice(i, i + MAX_UPDATES_PER_BATCH)
+        for (const id of await this.store.updateSegments(batch, fence)) fenced.add(id)
       }
-      for (const [id, patch] of jobs) await this.store.updateJob(id, patch)
+      for (const [id, patch] of jobs) {
+        if (!fenced.has(id) && !await this.store.updateJob(id, patch, fence)) fenced.add(id)
+      }
       this.failedFlushes = 0
       return true
     } catch (err) {
@@ -1466,7 +1580,37 @@ class SchedulerCore {
       this.jobPatches = mergeUnder(jobs, this.jobPatches, (a, b) => Object.assign(a, b))
       if (!this.closed) this.scheduleFlush(Math.min(10_000, 200 * this.failedFlushes))
       return false
+    } finally {
+      // After the catch has put failed writes back: the deposed jobs' writes are dropped too.
+      if (fenced.size > 0) {
+        for (const [key, u] of this.segUpdates) if (fenced.has(u.jobId)) this.segUpdates.delete(key)
+        for (const id of fenced) this.depose(id)
+      }
     }
+  }
+
+  /**
+   * Another node coordinates the job now (it claimed it, taking this node for gone): stop its
+   * tasks and forget it (its pending segment writes are dropped by the caller). Watchers continue by polling, which finds the new
+   * coordinator through the store; get() falls through to the store likewise.
+   */
+  private depose (id: string): void {
+    const job = this.jobs.get(id)
+    this.metrics.fenced.inc({ kind: job?.kind.name ?? 'unknown' })
+    this.log.warn('another node coordinates this job now: dropped here', { job: id, inMemory: job !== undefined })
+    this.jobPatches.delete(id)
+    if (job === undefined || job.deposed) return
+    job.deposed = true
+    this.stopOutstanding(job)
+    removeFrom(this.active, job)
+    removeFrom(this.queued, job)
+    this.retained.delete(id)
+    this.jobs.delete(id)
+    for (const w of [...job.watchers]) {
+      w.detach()
+      this.watchByPolling(id, this.viewOf(job), w.onProgress, w.signal).then(w.resolve, w.reject)
+    }
+    this.promoteQueued()
   }
 
   // ---- views ---------------------------------------------------------------------------
@@ -1503,7 +1647,7 @@ class SchedulerCore {
       inFlightByPeer[peer] = st.tasks.size
       inFlight += st.tasks.size
     }
-    return { jobs: this.jobs.size, active: this.active.length, queued: this.queued.length, inFlight, inFlightByPeer, pendingSegmentUpdates: this.segUpdates.size }
+    return { jobs: this.jobs.size, active: this.active.length, queued: this.queued.length, inFlight, inFlightByPeer, pendingSegmentUpdates: this.segUpdates.size, deadTracked: this.deadSince.size }
   }
 
   // ---- lifecycle -----------------------------------------------------------------------

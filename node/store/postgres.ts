@@ -15,7 +15,7 @@ import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, MAX_UNFINISHED_JOBS } from './types
 import type { JobRecord, MemberRecord, MemberStatus, SegmentRecord, Store } from './types.js'
 import {
   checkClaim, checkJob, checkMember, checkMemberStatus, checkSegments, checkString, jobPatchRow, listJobsArgs,
-  oldestFirst, segmentPatchRows
+  oldestFirst, segmentPatchRows, writeCoordinator, batchJobIds
 } from './validate.js'
 
 export interface PostgresStoreOptions {
@@ -151,7 +151,11 @@ const SQL = {
     error = CASE WHEN $6::boolean THEN $7::text ELSE error END,
     updated_at_ms = CASE WHEN $8::boolean THEN $9::bigint ELSE updated_at_ms END,
     finished_at_ms = CASE WHEN $10::boolean THEN $11::bigint ELSE finished_at_ms END
-    WHERE id = $1`,
+    WHERE id = $1 AND ($12::text IS NULL OR coordinator = $12::text)`,
+  jobExists: 'SELECT 1 FROM jobs WHERE id = $1',
+  // FOR SHARE conflicts with claimJobs' row update: a claim waits until the batch commits, and a
+  // batch started after a claim sees the new coordinator. Ordered to lock in one order.
+  lockJobCoordinators: 'SELECT id, coordinator FROM jobs WHERE id = ANY($1::text[]) ORDER BY id FOR SHARE',
   updateSegments: `UPDATE segments AS s SET
     status = CASE WHEN u.set_status THEN u.status ELSE s.status END,
     node = CASE WHEN u.set_node THEN u.node ELSE s.node END,
@@ -269,6 +273,24 @@ function postgresStore (pool: pg.Pool, logger: Logger): Store {
     }
   }
 
+  /** One UPDATE of the (merged, distinct) segment rows, inside the caller's transaction. */
+  async function writeSegmentRows (client: pg.PoolClient, rows: ReturnType<typeof segmentPatchRows>): Promise<void> {
+    const values = [
+      rows.map(r => r.jobId), rows.map(r => r.index),
+      rows.map(r => r.setStatus === 1), rows.map(r => r.status),
+      rows.map(r => r.setNode === 1), rows.map(r => r.node),
+      rows.map(r => r.setAttempts === 1), rows.map(r => r.attempts),
+      rows.map(r => r.setMs === 1), rows.map(r => r.ms),
+      rows.map(r => r.setResult === 1), rows.map(r => r.result),
+      rows.map(r => r.setSeq === 1), rows.map(r => r.seq)
+    ]
+    const res = await query('updateSegments', 'updateSegments', values, client)
+    // Rows are distinct (merged), so a shortfall means some segment does not exist.
+    if (res.rowCount !== rows.length) {
+      throw new StoreError('ERR_STORE_NOT_FOUND', `updateSegments: ${rows.length - (res.rowCount ?? 0)} of ${rows.length} segments do not exist`)
+    }
+  }
+
   return {
     kind: 'postgres',
 
@@ -325,32 +347,33 @@ function postgresStore (pool: pg.Pool, logger: Logger): Store {
       return res.rows.map(toJob)
     },
 
-    async updateJob (id, patch) {
+    async updateJob (id, patch, opts) {
       checkString(id, 'id')
       const r = jobPatchRow(patch)
+      const coordinator = writeCoordinator(opts)
+      // Under READ COMMITTED an update waiting on a concurrent claim re-checks the coordinator on
+      // the claimed row version, so the condition holds at the moment of the write.
       const res = await query('updateJob', 'updateJob', [id, r.setStatus === 1, r.status, r.setResult === 1, r.result,
-        r.setError === 1, r.error, r.setUpdatedAt === 1, r.updatedAtMs, r.setFinishedAt === 1, r.finishedAtMs])
-      if (res.rowCount === 0) throw new StoreError('ERR_STORE_NOT_FOUND', `updateJob: no job ${id}`)
+        r.setError === 1, r.error, r.setUpdatedAt === 1, r.updatedAtMs, r.setFinishedAt === 1, r.finishedAtMs, coordinator])
+      if ((res.rowCount ?? 0) > 0) return true
+      if (coordinator !== null && (await query('updateJob', 'jobExists', [id])).rows.length > 0) return false
+      throw new StoreError('ERR_STORE_NOT_FOUND', `updateJob: no job ${id}`)
     },
 
-    async updateSegments (updates) {
-      const rows = segmentPatchRows(updates)
-      if (rows.length === 0) return
-      const values = [
-        rows.map(r => r.jobId), rows.map(r => r.index),
-        rows.map(r => r.setStatus === 1), rows.map(r => r.status),
-        rows.map(r => r.setNode === 1), rows.map(r => r.node),
-        rows.map(r => r.setAttempts === 1), rows.map(r => r.attempts),
-        rows.map(r => r.setMs === 1), rows.map(r => r.ms),
-        rows.map(r => r.setResult === 1), rows.map(r => r.result),
-        rows.map(r => r.setSeq === 1), rows.map(r => r.seq)
-      ]
-      await transaction('updateSegments', async (client) => {
-        const res = await query('updateSegments', 'updateSegments', values, client)
-        // Rows are distinct (merged), so a shortfall means some segment does not exist.
-        if (res.rowCount !== rows.length) {
-          throw new StoreError('ERR_STORE_NOT_FOUND', `updateSegments: ${rows.length - (res.rowCount ?? 0)} of ${rows.length} segments do not exist`)
+    async updateSegments (updates, opts) {
+      const all = segmentPatchRows(updates)
+      const coordinator = writeCoordinator(opts)
+      if (all.length === 0) return []
+      return await transaction('updateSegments', async (client) => {
+        const fenced = new Set<string>()
+        if (coordinator !== null) {
+          const owners = await query<{ id: string, coordinator: string }>('updateSegments', 'lockJobCoordinators', [batchJobIds(all)], client)
+          // A missing job is not fenced: its segments are missing, reported below.
+          for (const o of owners.rows) if (o.coordinator !== coordinator) fenced.add(o.id)
         }
+        const rows = fenced.size === 0 ? all : all.filter(r => !fenced.has(r.jobId))
+        if (rows.length > 0) await writeSegmentRows(client, rows)
+        return [...fenced].sort()
       })
     },
 

@@ -14,7 +14,7 @@ import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, MAX_UNFINISHED_JOBS } from './types
 import type { JobRecord, MemberRecord, SegmentRecord, Store, MemberStatus } from './types.js'
 import {
   checkClaim, checkJob, checkMember, checkMemberStatus, checkSegments, checkString, jobPatchRow, listJobsArgs,
-  oldestFirst, segmentPatchRows
+  oldestFirst, segmentPatchRows, writeCoordinator, batchJobIds
 } from './validate.js'
 
 export const SQLITE_FILE_NAME = 'voike.db'
@@ -171,7 +171,8 @@ function prepareStatements (db: Database.Database) {
       error = CASE WHEN @setError THEN @error ELSE error END,
       updated_at_ms = CASE WHEN @setUpdatedAt THEN @updatedAtMs ELSE updated_at_ms END,
       finished_at_ms = CASE WHEN @setFinishedAt THEN @finishedAtMs ELSE finished_at_ms END
-      WHERE id = @id`),
+      WHERE id = @id AND (@coordinator IS NULL OR coordinator = @coordinator)`),
+    jobCoordinator: db.prepare<[string], { coordinator: string }>('SELECT coordinator FROM jobs WHERE id = ?'),
     updateSegment: db.prepare(`UPDATE segments SET
       status = CASE WHEN @setStatus THEN @status ELSE status END,
       node = CASE WHEN @setNode THEN @node ELSE node END,
@@ -211,12 +212,23 @@ export function openSqliteStore (options: SqliteStoreOptions): Store {
     for (let i = 0; i < segments.length; i++) stmts.insertSegment.run({ ...segments[i], result: results[i] })
   })
 
-  const updateSegmentsTx = db.transaction((rows: ReturnType<typeof segmentPatchRows>) => {
+  /** Writes the rows, skipping the jobs `coordinator` no longer coordinates (returned). */
+  const updateSegmentsTx = db.transaction((rows: ReturnType<typeof segmentPatchRows>, coordinator: string | null) => {
+    const fenced = new Set<string>()
+    if (coordinator !== null) {
+      for (const id of batchJobIds(rows)) {
+        const owner = stmts.jobCoordinator.get(id)
+        // A missing job is not fenced: its segments are missing, reported below.
+        if (owner !== undefined && owner.coordinator !== coordinator) fenced.add(id)
+      }
+    }
     for (const row of rows) {
+      if (fenced.has(row.jobId)) continue
       if (stmts.updateSegment.run(row).changes === 0) {
         throw new StoreError('ERR_STORE_NOT_FOUND', `updateSegments: no segment ${row.index} of job ${row.jobId}`)
       }
     }
+    return [...fenced].sort()
   })
 
   const claimJobsTx = db.transaction((args: { from: string, to: string, now: number, limit: number }) => stmts.claimJobs.all(args))
@@ -264,17 +276,22 @@ export function openSqliteStore (options: SqliteStoreOptions): Store {
       return run('listJobs', () => (status === null ? stmts.listJobs.all(limit) : stmts.listJobsByStatus.all(status, limit)).map(toJob))
     },
 
-    async updateJob (id, patch) {
+    async updateJob (id, patch, opts) {
       checkString(id, 'id')
       const row = jobPatchRow(patch)
-      const changes = run('updateJob', () => stmts.updateJob.run({ ...row, id }).changes)
-      if (changes === 0) throw new StoreError('ERR_STORE_NOT_FOUND', `updateJob: no job ${id}`)
+      const coordinator = writeCoordinator(opts)
+      const changes = run('updateJob', () => stmts.updateJob.run({ ...row, id, coordinator }).changes)
+      if (changes > 0) return true
+      if (coordinator !== null && run('updateJob', () => stmts.jobCoordinator.get(id)) !== undefined) return false
+      throw new StoreError('ERR_STORE_NOT_FOUND', `updateJob: no job ${id}`)
     },
 
-    async updateSegments (updates) {
+    async updateSegments (updates, opts) {
       const rows = segmentPatchRows(updates)
-      if (rows.length === 0) return
-      run('updateSegments', () => { updateSegmentsTx(rows) })
+      const coordinator = writeCoordinator(opts)
+      if (rows.length === 0) return []
+      // IMMEDIATE: the coordinator check holds the write lock, so no claim slips in before the writes.
+      return run('updateSegments', () => updateSegmentsTx.immediate(rows, coordinator))
     },
 
     async listUnfinishedJobs (coordinator) {

@@ -315,6 +315,54 @@ function suite (backend: Backend): void {
       await store.updateSegments([]) // no-op
     })
 
+    test('fenced writes: with a coordinator condition, a job claimed by another node is not written', async (t) => {
+      const { store, opts } = await open(t)
+      await store.createJob(job('f1', { status: 'running', coordinator: 'peerA' }), segments('f1', 2))
+      await store.createJob(job('f2', { status: 'running', coordinator: 'peerA' }), segments('f2', 2))
+      // While peerA coordinates: conditional writes apply and report nothing fenced.
+      assert.equal(await store.updateJob('f1', { updatedAtMs: T0 + 1 }, { coordinator: 'peerA' }), true)
+      assert.deepEqual(await store.updateSegments([{ jobId: 'f1', index: 0, patch: { status: 'running', node: 'peerA', seq: 1 } }], { coordinator: 'peerA' }), [])
+      assert.equal((await store.getJob('f1'))?.segments[0].status, 'running')
+
+      // peerB claims both (through another connection, as another node would); f3 is peerA's new job.
+      const other = await createStore(opts)
+      t.after(async () => { await other.close() })
+      await other.claimJobs('peerA', 'peerB')
+      assert.deepEqual((await other.listUnfinishedJobs('peerB')).map(j => j.id).sort(), ['f1', 'f2'])
+      await store.createJob(job('f3', { status: 'running', coordinator: 'peerA' }), segments('f3', 1))
+      assert.equal(await other.updateJob('f1', { status: 'cancelled', finishedAtMs: T0 + 5, updatedAtMs: T0 + 5 }, { coordinator: 'peerB' }), true)
+
+      // peerA's late writes: the end of f1 and its segments are refused; f3's (still peerA's) apply.
+      assert.equal(await store.updateJob('f1', { status: 'succeeded', result: { x: 1 }, finishedAtMs: T0 + 9 }, { coordinator: 'peerA' }), false)
+      const fenced = await store.updateSegments([
+        { jobId: 'f1', index: 1, patch: { status: 'done', node: 'peerA', result: 'late' } },
+        { jobId: 'f3', index: 0, patch: { status: 'done', node: 'peerA', result: 'mine' } },
+        { jobId: 'f2', index: 0, patch: { status: 'done' } }
+      ], { coordinator: 'peerA' })
+      assert.deepEqual(fenced, ['f1', 'f2'])
+      const f1 = await store.getJob('f1')
+      assert.equal(f1?.job.status, 'cancelled', 'the new coordinator\'s end stays')
+      assert.equal(f1?.job.result, null)
+      assert.equal(f1?.job.coordinator, 'peerB')
+      assert.equal(f1?.segments[1].status, 'pending')
+      assert.equal((await store.getJob('f2'))?.segments[0].status, 'pending')
+      assert.deepEqual((await store.getJob('f3'))?.segments[0].result, 'mine')
+
+      // Unknown jobs are still errors; without a condition nothing is fenced.
+      await rejectsWith(store.updateJob('nope', { status: 'failed' }, { coordinator: 'peerA' }), 'ERR_STORE_NOT_FOUND', /nope/)
+      await rejectsWith(store.updateSegments([{ jobId: 'nope', index: 0, patch: { seq: 1 } }], { coordinator: 'peerA' }), 'ERR_STORE_NOT_FOUND')
+      await rejectsWith(store.updateSegments([
+        { jobId: 'f3', index: 0, patch: { seq: 5 } },
+        { jobId: 'f3', index: 7, patch: { seq: 5 } }
+      ], { coordinator: 'peerA' }), 'ERR_STORE_NOT_FOUND')
+      assert.equal((await store.getJob('f3'))?.segments[0].seq, 0, 'rolled back')
+      assert.deepEqual(await store.updateSegments([{ jobId: 'f1', index: 1, patch: { seq: 2 } }]), [])
+      assert.equal((await store.getJob('f1'))?.segments[1].seq, 2)
+      assert.equal(await store.updateJob('f1', { updatedAtMs: T0 + 10 }), true)
+      await rejectsWith(store.updateJob('f1', {}, { coordinator: '' }), 'ERR_INVALID_ARGUMENT', /coordinator/)
+      await rejectsWith(store.updateSegments([], { coordinator: 7 as unknown as string }), 'ERR_INVALID_ARGUMENT', /coordinator/)
+    })
+
     test('listUnfinishedJobs filters by coordinator and status, oldest first', async (t) => {
       const { store } = await open(t)
       const statuses = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const

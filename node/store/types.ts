@@ -65,6 +65,11 @@ export type JobPatch = Partial<Pick<JobRecord, 'status' | 'result' | 'error' | '
 export type SegmentPatch = Partial<Pick<SegmentRecord, 'status' | 'node' | 'attempts' | 'seq' | 'ms' | 'result'>>
 export interface SegmentUpdate { jobId: string, index: number, patch: SegmentPatch }
 
+/** Fencing of a coordinator's writes: they apply only to jobs `coordinator` still coordinates. */
+export interface WriteCondition {
+  coordinator?: string
+}
+
 export interface ListJobsOptions {
   /** Default `DEFAULT_LIST_LIMIT`; values above `MAX_LIST_LIMIT` are capped to it. */
   limit?: number
@@ -96,14 +101,22 @@ export interface Store {
   getJob: (id: string) => Promise<{ job: JobRecord, segments: SegmentRecord[] } | null>
   /** Newest first (createdAtMs, then id, descending). */
   listJobs: (opts?: ListJobsOptions) => Promise<JobRecord[]>
-  /** Applies the fields present in `patch` (an explicit `null` clears). Unknown id → ERR_STORE_NOT_FOUND. */
-  updateJob: (id: string, patch: JobPatch) => Promise<void>
+  /**
+   * Applies the fields present in `patch` (an explicit `null` clears). Unknown id →
+   * ERR_STORE_NOT_FOUND. With `opts.coordinator` (fencing) the row is written only while the job
+   * is still coordinated by that peer, checked in the same statement: returns false (nothing
+   * written) when another node has claimed it. True when written.
+   */
+  updateJob: (id: string, patch: JobPatch, opts?: WriteCondition) => Promise<boolean>
   /**
    * Several segment updates in one transaction (the scheduler batches them). Updates of the same
    * segment are merged in order (later fields win). If any segment does not exist the whole
-   * batch is rolled back and ERR_STORE_NOT_FOUND is thrown.
+   * batch is rolled back and ERR_STORE_NOT_FOUND is thrown. With `opts.coordinator` (fencing),
+   * the updates of jobs coordinated by another peer are skipped (the rest are written) and those
+   * job ids are returned, ascending; the check and the writes are one transaction that a
+   * concurrent claimJobs waits for. Without it, always [].
    */
-  updateSegments: (updates: SegmentUpdate[]) => Promise<void>
+  updateSegments: (updates: SegmentUpdate[], opts?: WriteCondition) => Promise<string[]>
   /**
    * Jobs with status queued or running whose coordinator is this peer (for resume after
    * restart), oldest first, at most `MAX_UNFINISHED_JOBS` (a warning is logged when cut).

@@ -10,7 +10,7 @@ import {
 } from './types.js'
 import type {
   JobPatch, JobRecord, JobStatus, MemberRecord, MemberStatus, SegmentPatch, SegmentRecord,
-  SegmentStatus, SegmentUpdate
+  SegmentStatus, SegmentUpdate, WriteCondition
 } from './types.js'
 
 export const MEMBER_STATUSES: readonly MemberStatus[] = ['alive', 'suspect', 'dead']
@@ -113,6 +113,18 @@ export function checkClaim (fromCoordinator: string, toCoordinator: string): voi
   checkString(fromCoordinator, 'fromCoordinator')
   checkString(toCoordinator, 'toCoordinator')
   if (fromCoordinator === toCoordinator) throw invalid('toCoordinator', `must differ from fromCoordinator (${fromCoordinator})`)
+}
+
+/** The fencing coordinator of a write, or null when the write is unconditional. */
+export function writeCoordinator (opts: WriteCondition | undefined): string | null {
+  if (opts === undefined) return null
+  if (opts === null || typeof opts !== 'object') throw invalid('opts', 'must be an object')
+  return opts.coordinator === undefined ? null : checkString(opts.coordinator, 'opts.coordinator')
+}
+
+/** Distinct job ids of a batch, ascending (the order their rows are locked in). */
+export function batchJobIds (rows: ReadonlyArray<{ jobId: string }>): string[] {
+  return [...new Set(rows.map(r => r.jobId))].sort()
 }
 
 /** Validates a job row and returns its JSON columns. */
