@@ -1,20 +1,11 @@
 import '../node/polyfill.js'
 import { describe, it, afterEach } from 'node:test'
 import assert from 'node:assert/strict'
-import { gate, rejectsWithCode } from './test-helpers.js'
+import { gate, rejectsWithCode, waitFor } from './test-helpers.js'
 import { Registry } from 'prom-client'
 import {
   createActorSystem, ReplyError, type Actor, type ActorSystem, type ActorSystemOptions, type MessageContext
 } from './index.js'
-
-/** Polls `cond` until true or the deadline passes (no fixed sleeps as synchronization). */
-async function waitFor (cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 2))
-  }
-}
 
 function throwsCode (fn: () => unknown, code: string): void {
   assert.throws(fn, (err: unknown) => (err as { code?: string }).code === code)

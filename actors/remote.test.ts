@@ -1,20 +1,12 @@
 import '../node/polyfill.js'
 import { describe, it, afterEach } from 'node:test'
 import assert from 'node:assert/strict'
-import { gate, rejectsWithCode } from './test-helpers.js'
+import { gate, rejectsWithCode, waitFor } from './test-helpers.js'
 import { Registry } from 'prom-client'
 import {
   createActorSystem, createLoopbackTransports, ActorError, ReplyError,
   type Actor, type ActorSystem, type Envelope, type LoopbackNetwork, type MessageContext, type Transport
 } from './index.js'
-
-async function waitFor (cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 2))
-  }
-}
 
 async function waitForMetric (registry: Registry, re: RegExp, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs

@@ -18,3 +18,12 @@ export async function rejectsWithCode (p: Promise<unknown>, code: string): Promi
   }
   assert.fail(`expected rejection with ${code}`)
 }
+
+/** Polls `cond` until true or the deadline passes (no fixed sleeps as synchronization). */
+export async function waitFor (cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise(resolve => setTimeout(resolve, 2))
+  }
+}

@@ -25,6 +25,9 @@ async function rejectsWith (p: Promise<unknown>, code: StoreErrorCode, message?:
   })
 }
 
+/** Opened read-only to inspect the file the store wrote. */
+const READ_ONLY = true
+
 function member (peerId: string, over: Partial<MemberRecord> = {}): MemberRecord {
   return {
     peerId,
@@ -86,7 +89,7 @@ function sqliteBackend (): Backend {
       return { dataDir: join(dir, 'data') } // a missing subdirectory: the store must create it
     },
     async migrationVersions (opts) {
-      const db = new Database(join(opts.dataDir as string, SQLITE_FILE_NAME), { readonly: true })
+      const db = new Database(join(opts.dataDir as string, SQLITE_FILE_NAME), { readonly: READ_ONLY })
       try {
         return (db.prepare('SELECT version FROM schema_migrations ORDER BY version').all() as Array<{ version: number }>).map(r => r.version)
       } finally {
