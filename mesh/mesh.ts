@@ -174,11 +174,13 @@ export async function createMesh (options: MeshOptions): Promise<Mesh> {
       // small clusters: the default of 5 new inbound connections/s per host would stall joins.
       inboundConnectionThreshold: 200,
       // The same bound the guard enforces: libp2p refuses beyond it before the gater runs, so
-      // the guard's reserve is only reachable if the two agree.
+      // the guard's reserve is only reachable if the two agree. (libp2p's own `allow` list is
+      // not used for the reserve: it is fixed at creation and exempts an address from every
+      // limit, the connection cap included.)
       maxIncomingPendingConnections: maxPendingInbound,
-      // A handshake on loopback or a LAN takes milliseconds and a dialer gives up after its own
-      // dial timeout (5 s here): a socket still silent after 3 s is not a peer, and libp2p's
-      // default of 10 s let each one hold its slot three times longer.
+      // A handshake on loopback or a LAN takes milliseconds and our dialers give up after their
+      // dial timeout (5 s): a socket still in its handshake after 3 s is almost surely not a
+      // peer. libp2p's default, 10 s, let each one hold its slot more than three times longer.
       inboundUpgradeTimeout: inboundUpgradeTimeoutMs,
       dialTimeout: dialTimeoutMs
     },
