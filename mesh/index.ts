@@ -2,3 +2,5 @@ export { createMesh, ACTOR_PROTOCOL, type Mesh, type MeshOptions } from './mesh.
 export { loadOrCreateIdentity } from './identity.js'
 export { encodeFrame, FrameDecoder, decodePayload } from './frames.js'
 export { MeshError } from './errors.js'
+export { retryEach, backoffDelayMs, type RetryEachOptions, type BackoffOptions } from './retry.js'
+export { INBOUND_REJECT_REASONS, type InboundRejectReason } from './inbound-guard.js'

@@ -21,6 +21,7 @@ import { Counter, Gauge, type Registry } from 'prom-client'
 import { silentLogger, type Logger } from '../config/logger.js'
 import { MeshError } from './errors.js'
 import { encodeFrame, FrameDecoder } from './frames.js'
+import { createInboundGuard } from './inbound-guard.js'
 
 export const ACTOR_PROTOCOL = '/voike/actor/1.0.0'
 
@@ -39,6 +40,21 @@ export interface MeshOptions {
   maxConnections?: number
   /** Time allowed to dial and open a stream. Default 5000 ms. */
   dialTimeoutMs?: number
+  /**
+   * Inbound connections still in their handshake (TCP accepted, not yet encrypted and
+   * multiplexed), all remote addresses together. Default 64.
+   */
+  maxPendingInbound?: number
+  /** Of `maxPendingInbound`, slots only members' addresses (`knownAddrs`) may use. Default 16. */
+  reservedPendingInbound?: number
+  /** Pending inbound connections one address that is not a member's may hold (IPv6: per /64). Default 8. */
+  maxPendingInboundPerAddr?: number
+  /** Pending inbound connections one member address may hold; members may share a host. Default 32. */
+  maxPendingInboundPerKnownAddr?: number
+  /** An inbound handshake not complete after this long is closed. Default 3000 ms. */
+  inboundUpgradeTimeoutMs?: number
+  /** Members' multiaddrs known at start; see `Mesh.setKnownAddrs`. */
+  knownAddrs?: string[]
   /** Metrics are registered here. */
   registry: Registry
   logger?: Logger
@@ -56,6 +72,13 @@ export interface Mesh {
   addrs: () => string[]
   /** Connects to a multiaddr (with or without `/p2p/`); resolves to the remote peerId. */
   dial: (addr: string, options?: { signal?: AbortSignal }) => Promise<string>
+  /**
+   * Replaces the cluster members' addresses (their multiaddrs; only the IP counts). Connections
+   * from these addresses may use the pending-handshake slots reserved for members, so a flood
+   * from elsewhere cannot keep the cluster's own peers out. Returns how many distinct addresses
+   * are known; entries without an IP are skipped.
+   */
+  setKnownAddrs: (addrs: readonly string[]) => number
   /** Remembers where a peer can be reached, so `send` can dial it. */
   addPeerAddrs: (peerId: string, addrs: string[]) => Promise<void>
   /** Queues one message; frames queued by the same synchronous run of code leave in one write. Throws ERR_FRAME_TOO_LARGE, ERR_QUEUE_FULL, ERR_MESH_STOPPED. */
@@ -113,6 +136,8 @@ export async function createMesh (options: MeshOptions): Promise<Mesh> {
   const maxFrameSizeBytes = options.maxFrameSizeBytes ?? 4 * 1024 * 1024
   const maxQueuedBytesPerPeer = options.maxQueuedBytesPerPeer ?? 64 * 1024 * 1024
   const dialTimeoutMs = options.dialTimeoutMs ?? 5000
+  const inboundUpgradeTimeoutMs = options.inboundUpgradeTimeoutMs ?? 3000
+  const maxPendingInbound = options.maxPendingInbound ?? 64
   const log = options.logger ?? silentLogger
   assertPositive('maxFrameSizeBytes', maxFrameSizeBytes)
   assertPositive('maxQueuedBytesPerPeer', maxQueuedBytesPerPeer)
@@ -120,18 +145,43 @@ export async function createMesh (options: MeshOptions): Promise<Mesh> {
   if (maxQueuedBytesPerPeer < maxFrameSizeBytes) throw new MeshError('ERR_INVALID_OPTION', 'maxQueuedBytesPerPeer must be at least maxFrameSizeBytes')
   if (options.listen.length === 0) throw new MeshError('ERR_INVALID_OPTION', 'listen needs at least one multiaddr')
 
+  // Validates its options (throwing ERR_INVALID_OPTION) before libp2p is created.
+  const guard = createInboundGuard({
+    maxPendingInbound,
+    reservedPendingInbound: options.reservedPendingInbound ?? 16,
+    maxPendingInboundPerAddr: options.maxPendingInboundPerAddr ?? 8,
+    maxPendingInboundPerKnownAddr: options.maxPendingInboundPerKnownAddr ?? 32,
+    inboundUpgradeTimeoutMs,
+    knownAddrs: options.knownAddrs,
+    registry: options.registry,
+    logger: log.child({ component: 'inbound-guard' })
+  })
+
   const libp2p = await createLibp2p({
     privateKey: options.privateKey,
     addresses: { listen: options.listen },
+    // TCP options left at their defaults, on purpose: `maxConnections` and
+    // `closeServerOnMaxConnections` cap or pause the listener for everyone (members too), and
+    // `inboundSocketInactivityTimeout` would also close idle upgraded connections.
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
+    // Per-address pending bounds and the members' reserve (see inbound-guard.ts).
+    connectionGater: guard.gater,
     connectionManager: {
       maxConnections: options.maxConnections ?? 512,
       // A grid's members all join through one Genesis, often from one host in tests and on
       // small clusters: the default of 5 new inbound connections/s per host would stall joins.
       inboundConnectionThreshold: 200,
-      maxIncomingPendingConnections: 64,
+      // The same bound the guard enforces: libp2p refuses beyond it before the gater runs, so
+      // the guard's reserve is only reachable if the two agree. (libp2p's own `allow` list is
+      // not used for the reserve: it is fixed at creation and exempts an address from every
+      // limit, the connection cap included.)
+      maxIncomingPendingConnections: maxPendingInbound,
+      // A handshake on loopback or a LAN takes milliseconds and our dialers give up after their
+      // dial timeout (5 s): a socket still in its handshake after 3 s is almost surely not a
+      // peer. libp2p's default, 10 s, let each one hold its slot more than three times longer.
+      inboundUpgradeTimeout: inboundUpgradeTimeoutMs,
       dialTimeout: dialTimeoutMs
     },
     services: { identify: identify(), ping: ping() },
@@ -275,6 +325,7 @@ export async function createMesh (options: MeshOptions): Promise<Mesh> {
     peerId,
     libp2p,
     addrs: () => libp2p.getMultiaddrs().map(String),
+    setKnownAddrs: guard.setKnownAddrs,
     async dial (addr, opts = {}) {
       const signal = opts.signal !== undefined ? AbortSignal.any([opts.signal, AbortSignal.timeout(dialTimeoutMs)]) : AbortSignal.timeout(dialTimeoutMs)
       try {
