@@ -133,7 +133,7 @@ function readOperands (s: LineScanner, info: OpInfo): Token[] {
       s.skipSpace()
       if (s.atEnd()) throw syntaxError(s.line, s.col(), `expected an operand after ","`)
     } else if (out.length > 0 && s.pos === before) {
-      s.unexpected('"," or whitespace between operands')
+      s.unexpected(out.length >= want ? 'the end of the line' : '"," or whitespace between operands')
     }
     const tok = s.word()
     if (tok === undefined) s.unexpected(out.length < want ? `operand ${out.length + 1} of ${shape}` : 'the end of the line')
