@@ -4,8 +4,9 @@
  *
  * Identical to the interpreter by construction:
  * - Fuel: a block of k instructions is charged k on entry when k fits the budget; instruction j
- *   of the block then knows the interpreter's fuel exactly (fuel - (k - j) before it), so
- *   size-dependent extra fuel is checked against the same bound the interpreter uses.
+ *   of the block then knows the interpreter's fuel exactly (fuel - (k - j) before it). A
+ *   size-dependent extra is paid inline only while the fuel charged so far (including the rest of
+ *   the block's base costs) stays within the budget, so the compiled fuel never passes it.
  * - Anything unusual (fuel short at a block entry or for an extra, division by zero, a stack
  *   limit, an integer above maxBits) hands the exact machine state (pc, fuel, registers, stacks)
  *   to the interpreter, which finishes the run. Errors are therefore only ever raised by the
@@ -116,7 +117,10 @@ function instr (vp: VerifiedProgram, pc: number, j: number, k: number): string {
   const bail = `return S(${pc}, fuel - ${k - j}, [${REGS}], vs, cs);`
   // The interpreter's fuel after this instruction's base cost of 1 is `fuel - after`.
   const after = k - j - 1
-  const extra = (costExpr: string): string => `x = ${costExpr} - 1; if (x > 0 && fuel - ${after} + x > budget) ${bail}`
+  // An extra is paid only when the whole rest of the block still fits with it (fuel already holds
+  // the block's base costs); otherwise the interpreter takes over at this instruction. Bailing
+  // earlier than strictly needed is always correct: the interpreter is the reference.
+  const extra = (costExpr: string): string => `x = ${costExpr} - 1; if (x > 0 && fuel + x > budget) ${bail}`
   const both = `typeof ${A} === "number" && typeof ${B} === "number"`
   const arith = (sym: string, helper: string, costFn: string, fix: string): string =>
     `if (${both} && (t = ${A} ${sym} ${B}) <= ${MS} && t >= -${MS}) ${D} = t${fix}; ` +
