@@ -1,6 +1,9 @@
 /**
  * The compiled engine: a verified program becomes one JavaScript function, a `switch` over its
- * basic blocks inside a loop, registers in local variables, numbers on the fast paths.
+ * blocks inside a loop, registers in local variables, numbers on the fast paths. A block starts
+ * at the entry, at every branch target and after JMP, CALL, RET and HALT; JIF and JZ may leave
+ * it in the middle (refunding the base fuel of the skipped rest). A block that ends by jumping to
+ * its own start becomes a JavaScript loop of its own.
  *
  * Identical to the interpreter by construction:
  * - Fuel: a block of k instructions is charged k on entry when k fits the budget; instruction j
@@ -73,7 +76,9 @@ function leaders (vp: VerifiedProgram): number[] {
   for (let pc = 0; pc < n; pc++) {
     const op = vp.code[pc * 4]
     if (isBranch(op)) lead[op === Op.JMP || op === Op.CALL ? vp.code[pc * 4 + 1] : vp.code[pc * 4 + 2]] = 1
-    if (isBranch(op) || endsFlow(op)) lead[pc + 1] = 1
+    // Conditional branches do not end a block (they leave it with a fuel refund), so a loop
+    // body is one block; the pc after a CALL is where RET lands, so it starts one.
+    if (op === Op.CALL || endsFlow(op)) lead[pc + 1] = 1
   }
   const out: number[] = []
   for (let pc = 0; pc <= n; pc++) if (lead[pc] === 1) out.push(pc)
@@ -87,16 +92,21 @@ export function generate (vp: VerifiedProgram): string {
     'return function vasmCompiled (H, S, K, R, vs, cs, budget, md, ms, L) {',
     `  let ${Array.from({ length: 16 }, (_, i) => `r${i} = R[${i}]`).join(', ')};`,
     '  let fuel = 0, pc = 0, t, x;',
-    '  for (;;) {',
+    '  dispatch: for (;;) {',
     '    switch (pc) {'
   ]
   for (let b = 0; b < starts.length - 1; b++) {
     const s = starts[b]
     const k = starts[b + 1] - s
+    const lastPc = s + k - 1
+    // A block ending in a jump to its own start is a loop of its own: no dispatch per trip.
+    const selfLoop = vp.code[lastPc * 4] === Op.JMP && vp.code[lastPc * 4 + 1] === s
     out.push(`      case ${s}:`)
+    if (selfLoop) out.push(`        b${s}: for (;;) {`)
     out.push(`        if (fuel > budget - ${k}) return S(${s}, fuel, [${REGS}], vs, cs);`)
     out.push(`        fuel += ${k};`)
-    for (let j = 0; j < k; j++) out.push('        ' + instr(vp, s + j, j, k))
+    for (let j = 0; j < k; j++) out.push('        ' + instr(vp, s + j, j, k, selfLoop ? s : -1))
+    if (selfLoop) out.push('        }')
   }
   out.push(`      case ${vp.length}: return { value: r0, fuel };`)
   out.push('      default: throw new Error("vasm: compiled code reached an unknown pc " + pc);')
@@ -104,8 +114,8 @@ export function generate (vp: VerifiedProgram): string {
   return out.join('\n')
 }
 
-/** Code for instruction `pc`, the j-th of a block of k. */
-function instr (vp: VerifiedProgram, pc: number, j: number, k: number): string {
+/** Code for instruction `pc`, the j-th of a block of k (`loopStart`: the block's start when it loops on itself, else -1). */
+function instr (vp: VerifiedProgram, pc: number, j: number, k: number, loopStart: number): string {
   const c = vp.code
   const op = c[pc * 4]
   const x = c[pc * 4 + 1]
@@ -117,6 +127,11 @@ function instr (vp: VerifiedProgram, pc: number, j: number, k: number): string {
   const bail = `return S(${pc}, fuel - ${k - j}, [${REGS}], vs, cs);`
   // The interpreter's fuel after this instruction's base cost of 1 is `fuel - after`.
   const after = k - j - 1
+  // Leaving the block after this instruction: refund the base costs of the instructions skipped.
+  const goto = (target: number, refund: number): string => {
+    const pay = refund > 0 ? `fuel -= ${refund}; ` : ''
+    return target === loopStart ? `${pay}continue b${loopStart};` : `${pay}pc = ${target}; continue dispatch;`
+  }
   // An extra is paid only when the whole rest of the block still fits with it (fuel already holds
   // the block's base costs); otherwise the interpreter takes over at this instruction. Bailing
   // earlier than strictly needed is always correct: the interpreter is the reference.
@@ -172,11 +187,11 @@ function instr (vp: VerifiedProgram, pc: number, j: number, k: number): string {
     case Op.BXOR: return bits('^', 'bxor')
     case Op.SHL: return shift(true)
     case Op.SHR: return shift(false)
-    case Op.JMP: return `pc = ${x}; continue;`
-    case Op.JIF: return `if (r${x} !== 0) { pc = ${y}; continue; }`
-    case Op.JZ: return `if (r${x} === 0) { pc = ${y}; continue; }`
-    case Op.CALL: return `if (cs.length >= md) ${bail} cs.push(${pc + 1}); pc = ${x}; continue;`
-    case Op.RET: return `if (cs.length === 0) return { value: r0, fuel: fuel - ${after} }; pc = cs.pop(); continue;`
+    case Op.JMP: return goto(x, after)
+    case Op.JIF: return `if (r${x} !== 0) { ${goto(y, after)} }`
+    case Op.JZ: return `if (r${x} === 0) { ${goto(y, after)} }`
+    case Op.CALL: return `if (cs.length >= md) ${bail} cs.push(${pc + 1}); ${goto(x, after)}`
+    case Op.RET: return `if (cs.length === 0) return { value: r0, fuel: fuel - ${after} }; pc = cs.pop(); ${after > 0 ? `fuel -= ${after}; ` : ''}continue dispatch;`
     case Op.PUSH: return `if (vs.length >= ms) ${bail} vs.push(r${x});`
     case Op.POP: return `if (vs.length === 0) ${bail} ${D} = vs.pop();`
     default: throw new Error(`vasm: unknown opcode ${op} at ${pc} in a verified program`)
