@@ -163,3 +163,11 @@ test('options are validated', () => {
   assert.throws(() => run(p, { engine: 'jit' as 'interp' }), { code: 'ERR_VASM_OPTIONS', field: 'engine' })
   assert.throws(() => run({ ...p }, {}), { code: 'ERR_VASM_OPTIONS', field: 'program' })
 })
+
+test('hostile programs stop cleanly under the default limits', () => {
+  failsWith('LOAD_CONST r0, 3\ntop: MUL r0, r0, r0\nJMP top', {}, 'ERR_VASM_INTEGER_TOO_LARGE',
+    'integer too large at 2:6 (MUL r0, r0, r0), fuel used 2391509')
+  failsWith('f: PUSH r0\nCALL f\nCALL f', {}, 'ERR_VASM_CALL_STACK_OVERFLOW', 'call stack overflow at 2:1 (CALL f), fuel used 20001')
+  assert.throws(() => loadProgram('HALT\n'.repeat(2_000_000)), { code: 'ERR_VASM_PROGRAM_TOO_LARGE' })
+  assert.throws(() => loadProgram(new Uint8Array(10_000_000)), { code: 'ERR_VASM_PROGRAM_TOO_LARGE' })
+})
