@@ -9,7 +9,7 @@ import { createInterface } from 'node:readline'
 import { openChunkStore } from './chunk-store.js'
 import { chunkStream } from './chunker.js'
 import { BlobErrorCode } from './errors.js'
-import { createRng, testSeed } from './test-rng.js'
+import { createRng, testSeed } from './seeded-rng.js'
 
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex')
 

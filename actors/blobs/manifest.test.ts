@@ -7,7 +7,7 @@ import {
 } from './manifest.js'
 import { createReedSolomon } from './reed-solomon.js'
 import { BlobErrorCode } from './errors.js'
-import { createRng } from './test-rng.js'
+import { createRng } from './seeded-rng.js'
 
 const sha = (b: Uint8Array | string): string => createHash('sha256').update(b).digest('hex')
 

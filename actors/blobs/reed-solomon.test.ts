@@ -2,7 +2,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createReedSolomon, type MaybeShard } from './reed-solomon.js'
 import { BlobErrorCode } from './errors.js'
-import { createRng, testSeed } from './test-rng.js'
+import { createRng, testSeed } from './seeded-rng.js'
 
 // ---- an independent reference: the systematic Vandermonde code is polynomial interpolation.
 // E = V·Vtop⁻¹ means: data shard i is p(i) for the unique polynomial p of degree < k through the

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { assignPieces, owners, placeStripe, rank, weight } from './rendezvous.js'
 import { BlobErrorCode } from './errors.js'
-import { createRng, testSeed } from './test-rng.js'
+import { createRng, testSeed } from './seeded-rng.js'
 
 const key = (i: number): string => createHash('sha256').update(`chunk ${i}`).digest('hex')
 const members = (n: number, prefix = 'peer'): string[] => Array.from({ length: n }, (_, i) => `${prefix}-${i}`)
