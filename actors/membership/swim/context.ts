@@ -34,6 +34,8 @@ export interface SwimCounters {
   pausesDetected: number
   phiSuspicions: number
   refutations: number
+  /** Full-state syncs started because an unknown member talked to us. */
+  strangerSyncs: number
   sendErrors: number
   internalErrors: number
 }
@@ -72,6 +74,7 @@ export function emptyCounters (): SwimCounters {
     pausesDetected: 0,
     phiSuspicions: 0,
     refutations: 0,
+    strangerSyncs: 0,
     sendErrors: 0,
     internalErrors: 0
   }

@@ -37,6 +37,14 @@ export interface SwimOptions {
   maxPiggybackBytes: number
   /** Most updates waiting for retransmission; the most-sent ones are dropped first. Default 4096. */
   maxQueuedUpdates: number
+  /**
+   * While updates are queued, they also go out on their own (`gossip` messages) to `gossipNodes`
+   * random members this often (memberlist's gossip interval): bursts of news (many joins) spread in
+   * O(log N) periods instead of waiting for pings. Nothing is sent when the queue is empty. Default 200 ms.
+   */
+  gossipIntervalMs: number
+  /** Members each gossip round goes to. 0 = piggyback only. Default 3. */
+  gossipNodes: number
   /** Members sent a `left` update directly by leave(), besides piggybacking. Default 4. */
   leaveFanout: number
   // --- heartbeats and phi accrual ---
@@ -86,6 +94,8 @@ export const SWIM_DEFAULTS: Readonly<SwimOptions> = Object.freeze({
   maxUpdatesPerMessage: 16,
   maxPiggybackBytes: 2048,
   maxQueuedUpdates: 4096,
+  gossipIntervalMs: 200,
+  gossipNodes: 3,
   leaveFanout: 4,
   heartbeatIntervalMs: PHI_DEFAULTS.heartbeatIntervalMs,
   monitorCount: 5,
@@ -107,11 +117,11 @@ export const SWIM_DEFAULTS: Readonly<SwimOptions> = Object.freeze({
 
 const INTEGER_OPTIONS = new Set<keyof SwimOptions>([
   'indirectChecks', 'retransmitMult', 'maxUpdatesPerMessage', 'maxQueuedUpdates', 'leaveFanout',
-  'monitorCount', 'phiMaxSampleSize', 'maxMembers', 'maxMessageBytes', 'maxMetaBytes', 'maxAddrLength',
+  'monitorCount', 'gossipNodes', 'phiMaxSampleSize', 'maxMembers', 'maxMessageBytes', 'maxMetaBytes', 'maxAddrLength',
   'maxPendingPings', 'suspicionMult', 'suspicionMaxTimeoutMult', 'maxPiggybackBytes'
 ])
 /** Options that may be 0. */
-const ZERO_OK = new Set<keyof SwimOptions>(['indirectChecks', 'monitorCount', 'acceptableHeartbeatPauseMs', 'leaveFanout'])
+const ZERO_OK = new Set<keyof SwimOptions>(['indirectChecks', 'monitorCount', 'gossipNodes', 'acceptableHeartbeatPauseMs', 'leaveFanout'])
 
 /** Merges `partial` over the defaults and validates every field; throws SwimError ERR_INVALID_OPTION naming it. */
 export function resolveOptions (partial: Partial<SwimOptions> = {}): SwimOptions {

@@ -144,8 +144,8 @@ export class Prober {
     }
   }
 
-  /** Up to `k` distinct random alive members other than us and `exclude`. */
-  private pickHelpers (exclude: string, k: number): Array<{ id: string, addr: string }> {
+  /** Up to `k` distinct random alive members other than us and `exclude` (sampled from the probe order). */
+  pickHelpers (exclude: string, k: number): Array<{ id: string, addr: string }> {
     const out = new Map<string, { id: string, addr: string }>()
     const n = this.order.length
     for (let tries = 0; tries < 4 * k && out.size < k && n > 0; tries++) {

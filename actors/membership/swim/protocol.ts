@@ -105,6 +105,7 @@ export function createSwim (init: SwimInit): Swim {
   let seq = randomIndex(random, MAX_SEQ)
   let joinWaiter: ((ok: boolean) => void) | undefined
   let lastForgetMs = 0
+  let lastStrangerSyncMs = -Infinity
 
   const ctx: Context = {
     o,
@@ -120,8 +121,8 @@ export function createSwim (init: SwimInit): Swim {
     timer (delayMs, fn) {
       const due = clock.now() + delayMs
       const h = clock.setTimeout(() => {
-        timers.delete(h)
-        if (!running) return
+        // Cancelled meanwhile (a simulated freeze can hold a callback past its clearTimeout).
+        if (!timers.delete(h) || !running) return
         guarded(() => { fn(clock.now() - due) })
       }, delayMs)
       timers.add(h)
@@ -280,7 +281,23 @@ export function createSwim (init: SwimInit): Swim {
       if (!r.ok) { bump(counters.rejected, r.reason); return }
       bump(counters.received, r.msg.t)
       dispatch(from, r.msg)
+      if (r.msg.t !== 'sync') syncWithStranger(from)
     })
+  }
+
+  /**
+   * A member we do not know is talking to us: it knows something we missed (gossip reaches
+   * almost everyone, not everyone, and joins racing each other miss each other). Exchange full
+   * state with it now rather than at the next anti-entropy round; at most one such sync per
+   * probe period, so a crowd of strangers costs a bounded rate.
+   */
+  function syncWithStranger (from: string): void {
+    if (table.get(from) !== undefined || leaving) return
+    const now = clock.now()
+    if (now - lastStrangerSyncMs < o.probeIntervalMs) return
+    lastStrangerSyncMs = now
+    counters.strangerSyncs++
+    for (const m of syncMessages(false, false)) send({ id: from, addr: '' }, m)
   }
 
   function probeTick (late: number): void {
@@ -299,8 +316,23 @@ export function createSwim (init: SwimInit): Swim {
     monitor.tick(late)
   }
 
+  /** Queued news also travels on its own to a few random members (nothing when the queue is empty). */
+  function gossipTick (): void {
+    ctx.timer(o.gossipIntervalMs, gossipTick)
+    if (queue.size === 0 || o.gossipNodes === 0) return
+    for (const peer of prober.pickHelpers(selfId, o.gossipNodes)) {
+      if (queue.size === 0) break
+      const u = piggyback(peer.id)
+      if (u.length > 0) send(peer, { t: 'gossip', u })
+    }
+  }
+
   function pushPullTick (): void {
     ctx.timer(pushPullIntervalFor(o, table.liveCount), pushPullTick)
+    syncWithRandomPeer()
+  }
+
+  function syncWithRandomPeer (): void {
     const peer = randomLivePeer()
     if (peer === undefined) return
     for (const m of syncMessages(false, false)) send(refOf(peer), m)
@@ -312,37 +344,49 @@ export function createSwim (init: SwimInit): Swim {
     return candidates.length === 0 ? undefined : candidates[randomIndex(random, candidates.length)]
   }
 
-  async function join (seeds: PeerRef[], options: { signal?: AbortSignal } = {}): Promise<number> {
-    if (!running) throw new SwimError('ERR_NOT_STARTED', 'join before start()')
-    if (!Array.isArray(seeds) || seeds.length === 0 || seeds.length > MAX_SEEDS) throw new SwimError('ERR_INVALID_SEEDS', `seeds must be 1..${MAX_SEEDS} peers`)
-    if (joinWaiter !== undefined) throw new SwimError('ERR_JOIN_IN_PROGRESS', 'a join is already in progress')
+  /**
+   * Tries the seeds one after the other, each for joinTimeoutMs, driven by our own timers (no
+   * promise continuations in between), so a simulated join proceeds exactly as a real one.
+   */
+  function join (seeds: PeerRef[], options: { signal?: AbortSignal } = {}): Promise<number> {
+    if (!running) return Promise.reject(new SwimError('ERR_NOT_STARTED', 'join before start()'))
+    if (!Array.isArray(seeds) || seeds.length === 0 || seeds.length > MAX_SEEDS) return Promise.reject(new SwimError('ERR_INVALID_SEEDS', `seeds must be 1..${MAX_SEEDS} peers`))
+    if (joinWaiter !== undefined) return Promise.reject(new SwimError('ERR_JOIN_IN_PROGRESS', 'a join is already in progress'))
+    if (options.signal?.aborted === true) return Promise.reject(new SwimError('ERR_ABORTED', 'join aborted'))
+    // Our own arrival is news we spread too (a second wave besides the seed's, as memberlist).
+    queue.push(updateOf(self))
+    const pending = seeds.filter(s => s.id !== selfId)
     const tried: string[] = []
-    for (const seed of seeds) {
-      if (seed.id === selfId) continue
-      options.signal?.throwIfAborted()
-      tried.push(seed.id !== '' ? seed.id : seed.addr)
-      if (await trySeed(seed, options.signal)) return table.liveCount
-    }
-    throw new SwimError('ERR_JOIN_FAILED', `no seed answered within ${o.joinTimeoutMs} ms: ${tried.join(', ') || '(no seed but ourselves)'}`)
-  }
-
-  function trySeed (seed: PeerRef, signal: AbortSignal | undefined): Promise<boolean> {
-    return new Promise<boolean>((resolve, reject) => {
-      const done = (ok: boolean): void => {
+    return new Promise<number>((resolve, reject) => {
+      let timeout: unknown
+      const finish = (err: SwimError | undefined): void => {
         joinWaiter = undefined
         ctx.cancel(timeout)
-        signal?.removeEventListener('abort', onAbort)
-        resolve(ok)
+        options.signal?.removeEventListener('abort', onAbort)
+        if (err === undefined) resolve(table.liveCount)
+        else reject(err)
       }
-      const onAbort = (): void => {
-        joinWaiter = undefined
+      const onAbort = (): void => { finish(new SwimError('ERR_ABORTED', 'join aborted')) }
+      const next = (): void => {
         ctx.cancel(timeout)
-        reject(new SwimError('ERR_ABORTED', 'join aborted'))
+        const seed = pending.shift()
+        if (seed === undefined || !running) {
+          finish(new SwimError('ERR_JOIN_FAILED', `no seed answered within ${o.joinTimeoutMs} ms: ${tried.join(', ') || '(no seed but ourselves)'}`))
+          return
+        }
+        tried.push(seed.id !== '' ? seed.id : seed.addr)
+        timeout = ctx.timer(o.joinTimeoutMs, next)
+        for (const m of syncMessages(true, false)) send(seed, m)
       }
-      const timeout = ctx.timer(o.joinTimeoutMs, () => { done(false) })
-      joinWaiter = done
-      signal?.addEventListener('abort', onAbort, { once: true })
-      for (const m of syncMessages(true, false)) send(seed, m)
+      joinWaiter = ok => {
+        if (!ok) { finish(new SwimError('ERR_JOIN_FAILED', 'stopped while joining')); return }
+        // The seed's state misses members whose own joins were still spreading; one more exchange
+        // with a random member a few periods later picks them up (anti-entropy, early).
+        ctx.timer(3 * o.probeIntervalMs, () => { syncWithRandomPeer() })
+        finish(undefined)
+      }
+      options.signal?.addEventListener('abort', onAbort, { once: true })
+      next()
     })
   }
 
@@ -354,6 +398,7 @@ export function createSwim (init: SwimInit): Swim {
       // Spread the first ticks so members started together do not probe in lockstep.
       ctx.timer(randomIndex(random, o.probeIntervalMs), probeTick)
       ctx.timer(randomIndex(random, o.phiCheckIntervalMs), fdTick)
+      ctx.timer(randomIndex(random, o.gossipIntervalMs), gossipTick)
       ctx.timer(o.pushPullIntervalMs / 2 + randomIndex(random, o.pushPullIntervalMs), pushPullTick)
     },
     stop () {
