@@ -29,6 +29,12 @@ export interface ScenarioOptions {
   /** Formation: members started per virtual second. Default 50. */
   joinsPerSecond?: number
   swim?: Partial<SwimOptions>
+  /** Quiet time after formation before traffic is measured (late anti-entropy settles). Default 30 000 ms. */
+  settleBeforeSteadyMs?: number
+  /** Length of the traffic measurement. Default 10 000 ms. */
+  steadyWindowMs?: number
+  /** Time after the failures converged before the final exact check. Default 20 000 ms. */
+  settleAfterMs?: number
   /** Virtual time allowed for each phase before it counts as not converged. Default 300 000 ms. */
   phaseLimitMs?: number
 }
@@ -138,7 +144,8 @@ export async function runScenario (so: ScenarioOptions): Promise<ScenarioReport>
   const formationMs = formed ? sim.now - t0 : null
 
   // 2. steady state
-  const windowMs = 10_000
+  await runUntilTrue(() => false, so.settleBeforeSteadyMs ?? 30_000, 1000)
+  const windowMs = so.steadyWindowMs ?? 10_000
   const before = snapshotTraffic(sim)
   sim.runFor(windowMs)
   const after = snapshotTraffic(sim)
@@ -203,7 +210,7 @@ export async function runScenario (so: ScenarioOptions): Promise<ScenarioReport>
   const crashConvergedPeriods = deadTimes.length === 0 || deadTimes.some(t => t === null) ? null : periods(Math.max(...(deadTimes as number[])))
 
   // 5. settle, then check every view exactly
-  await runUntilTrue(() => false, 20_000, 1000)
+  await runUntilTrue(() => false, so.settleAfterMs ?? 20_000, 1000)
   const finalViewErrors = checkViews(sim, crashed)
 
   const cpu = process.cpuUsage(cpu0)
