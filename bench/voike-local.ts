@@ -8,7 +8,7 @@
  */
 import '../node/polyfill.js'
 import { Registry } from 'prom-client'
-import { createActorSystem } from '../actors/index.js'
+import { createActorSystem } from '../actors/runtime/index.js'
 import { createWorkerPool } from '../actors/worker/pool.js'
 import { createWorkerActor } from '../actors/worker/worker-actor.js'
 import { WORKER_ACTOR_NAME } from '../actors/worker/names.js'

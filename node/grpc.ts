@@ -6,7 +6,7 @@
 import { Server, ServerCredentials, status as Status, type ServerUnaryCall, type ServerWritableStream, type sendUnaryData, type Metadata } from '@grpc/grpc-js'
 import type { Logger } from '../config/logger.js'
 import type { MemberTable, MemberRecord } from '../actors/membership/table.js'
-import { GridError, TERMINAL_STATUSES, type GridService, type JobStatus, type JobView } from './grid-api.js'
+import { GridError, TERMINAL_STATUSES, type GridService, type JobStatus, type JobView } from '../actors/scheduler/api.js'
 import { keyMatches } from './http.js'
 import { loadVoikeProto } from './proto.js'
 

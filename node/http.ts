@@ -7,7 +7,7 @@ import { timingSafeEqual } from 'node:crypto'
 import type { Registry } from 'prom-client'
 import type { Logger } from '../config/logger.js'
 import type { MemberTable } from '../actors/membership/table.js'
-import { GridError, type GridService, type JobStatus } from './grid-api.js'
+import { GridError, type GridService, type JobStatus } from '../actors/scheduler/api.js'
 
 export interface HttpOptions {
   host: string

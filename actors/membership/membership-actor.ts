@@ -8,11 +8,11 @@
  * Failure: a lost connection makes a member `suspect`; it is redialled every tick and declared
  * `dead` after `suspectTimeoutMs` without a connection. A member that comes back is `alive`.
  */
-import type { Actor, ActorSystem, MessageContext } from '../index.js'
-import { ReplyError } from '../index.js'
+import type { Actor, ActorSystem, MessageContext } from '../runtime/index.js'
+import { ReplyError } from '../runtime/index.js'
 import type { Logger } from '../../config/logger.js'
 import { silentLogger } from '../../config/logger.js'
-import type { Store } from '../../node/store/types.js'
+import type { Store } from '../../store/types.js'
 import { MemberTable, MAX_MEMBERS, type MemberRecord } from './table.js'
 
 export const MEMBERSHIP_ACTOR = 'membership'

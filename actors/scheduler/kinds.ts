@@ -4,8 +4,8 @@
  * kind: implement JobKind (see fib-kind.ts) and pass it in `kinds` to createScheduler, or add it to
  * DEFAULT_JOB_KINDS.
  */
-import { GridError } from '../../node/grid-api.js'
-import { fibKind } from './fib-kind.js'
+import { GridError } from './api.js'
+import { fibKind } from '../kinds/fib/job.js'
 
 export interface SegmentSpan {
   start: number

@@ -1,9 +1,9 @@
-import '../../node/polyfill.js'
+import '../../config/polyfill.js'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { Registry } from 'prom-client'
 import { createWorkerPool, type WorkerPool } from './pool.js'
-import { combineFib, fibInProcess, splitFib, type FibSegmentResult } from './tasks/fib.js'
+import { combineFib, fibInProcess, splitFib, type FibSegmentResult } from '../kinds/fib/arith.js'
 
 // A segment long enough (tens of seconds) that it is surely still running when a test aborts it.
 const LONG_SEGMENT = { kind: 'fib-segment', payload: { start: 0, end: 3_000_000, last: false } }

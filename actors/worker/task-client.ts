@@ -7,7 +7,7 @@
  * and the worker coalesces its answers the same way: per-message overhead, not per-task work,
  * limits small tasks. A local peer is reached without serialization.
  */
-import type { Actor, ActorSystem } from '../index.js'
+import type { Actor, ActorSystem } from '../runtime/index.js'
 import { WORKER_ACTOR_NAME } from './names.js'
 
 export interface TaskClientOptions {

@@ -1,12 +1,12 @@
-import '../../node/polyfill.js'
+import '../../config/polyfill.js'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { Registry } from 'prom-client'
-import { createActorSystem, createLoopbackTransports, type ActorSystem } from '../index.js'
-import type { ActorRef } from '../types.js'
+import { createActorSystem, createLoopbackTransports, type ActorSystem } from '../runtime/index.js'
+import type { ActorRef } from '../runtime/types.js'
 import { createWorkerPool, type WorkerPool, type WorkerPoolOptions } from './pool.js'
 import { createWorkerActor, type WorkerStats } from './worker-actor.js'
-import { combineFib, splitFib, type FibSegmentResult } from './tasks/fib.js'
+import { combineFib, splitFib, type FibSegmentResult } from '../kinds/fib/arith.js'
 
 // Runs for tens of seconds: surely still running when a test cancels it or times it out.
 const LONG = { kind: 'fib-segment', payload: { start: 0, end: 3_000_000, last: false } }

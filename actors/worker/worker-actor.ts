@@ -16,8 +16,8 @@
  */
 import { performance } from 'node:perf_hooks'
 import { silentLogger, type Logger } from '../../config/logger.js'
-import { ReplyError } from '../errors.js'
-import type { Actor, ActorRef, ActorSystem, MessageContext } from '../types.js'
+import { ReplyError } from '../runtime/errors.js'
+import type { Actor, ActorRef, ActorSystem, MessageContext } from '../runtime/types.js'
 import { WorkerErrorCode } from './errors.js'
 import type { WorkerPool, BatchTask, TaskResult } from './pool.js'
 import { getTaskKind } from './tasks/index.js'

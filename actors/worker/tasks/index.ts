@@ -6,8 +6,8 @@
  *
  * To add a kind: write it under tasks/ and add an entry here.
  */
-import { fibSegment } from './fib.js'
-import { noop } from './noop.js'
+import { fibSegment } from '../../kinds/fib/arith.js'
+import { noop } from '../../kinds/noop/task.js'
 
 export interface TaskKind {
   /**

@@ -20,7 +20,7 @@
  * Local messages are passed by reference (no serialization): senders must not mutate a message
  * after sending it, nor actors a reply after returning it.
  */
-import { silentLogger, type Logger } from '../config/logger.js'
+import { silentLogger, type Logger } from '../../config/logger.js'
 import {
   envelopeProblem, isValidActorName, isValidPeerId, truncateMessage, MAX_ASK_ID,
   type ActorRef, type Envelope, type Transport

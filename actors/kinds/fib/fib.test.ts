@@ -1,8 +1,8 @@
-import '../../node/polyfill.js'
+import '../../../config/polyfill.js'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { combineFib, fibInProcess, fibPair, fibSegment, P61, splitFib, validateFibParams, type FibSegmentResult } from './tasks/fib.js'
-import { FIB_REFERENCE } from './tasks/fib-reference.js'
+import { combineFib, fibInProcess, fibPair, fibSegment, P61, splitFib, validateFibParams, type FibSegmentResult } from './arith.js'
+import { FIB_REFERENCE } from './reference.js'
 
 const REFERENCE = FIB_REFERENCE
 

@@ -8,7 +8,7 @@
  * batch of N segments is one statement, not N round trips.
  */
 import pg from 'pg'
-import type { Logger } from '../../config/logger.js'
+import type { Logger } from '../config/logger.js'
 import { StoreError, causeMessage } from './errors.js'
 import { MIGRATIONS, MIGRATIONS_TABLE_SQL, LATEST_VERSION } from './schema.js'
 import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, MAX_UNFINISHED_JOBS } from './types.js'

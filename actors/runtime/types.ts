@@ -3,7 +3,7 @@
  * the ActorSystem interface. The implementation is in system.ts.
  */
 import type { Registry } from 'prom-client'
-import type { Logger } from '../config/logger.js'
+import type { Logger } from '../../config/logger.js'
 import type { ActorRef, Envelope, Transport } from './envelope.js'
 import type { SupervisionOptions } from './supervisor.js'
 

@@ -1,4 +1,4 @@
-import type { Logger } from '../../config/logger.js'
+import type { Logger } from '../config/logger.js'
 
 export type MemberStatus = 'alive' | 'suspect' | 'dead'
 

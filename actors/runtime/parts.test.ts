@@ -1,4 +1,4 @@
-import '../node/polyfill.js'
+import '../../config/polyfill.js'
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { Mailbox, RestartTracker, resolveSupervision, DEFAULT_SUPERVISION, envelopeProblem, ReplyError } from './index.js'

@@ -3,9 +3,9 @@
  * each costs about the same; each segment is a worker `fib-segment` task; the result is
  * { n, digits, sha256, sumMod61 }. The arithmetic lives with the worker (tasks/fib.ts).
  */
-import { GridError } from '../../node/grid-api.js'
-import { combineFib, P61, splitFib, validateFibParams, type FibResult, type FibSegmentResult } from '../worker/tasks/fib.js'
-import type { JobKind, SegmentSpan } from './kinds.js'
+import { GridError } from '../../scheduler/api.js'
+import { combineFib, P61, splitFib, validateFibParams, type FibResult, type FibSegmentResult } from './arith.js'
+import type { JobKind, SegmentSpan } from '../../scheduler/kinds.js'
 
 export interface FibParams {
   n: number

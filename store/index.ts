@@ -3,7 +3,7 @@
  * backends: embedded SQLite under the node's data dir, or PostgreSQL when a database URL is given
  * (several nodes may share it). Schema migrations are applied when the store opens.
  */
-import { silentLogger } from '../../config/logger.js'
+import { silentLogger } from '../config/logger.js'
 import { StoreError } from './errors.js'
 import { checkSchemaName } from './schema.js'
 import { openSqliteStore } from './sqlite.js'

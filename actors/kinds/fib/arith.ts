@@ -8,7 +8,7 @@
  * count and SHA-256, so huge numbers never cross the wire.
  */
 import { createHash } from 'node:crypto'
-import { invalidArgument } from '../errors.js'
+import { invalidArgument } from '../../worker/errors.js'
 
 /** The contract's bounds. */
 export const FIB_MAX_N = 10_000_000

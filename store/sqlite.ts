@@ -7,7 +7,7 @@
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
-import type { Logger } from '../../config/logger.js'
+import type { Logger } from '../config/logger.js'
 import { StoreError, causeMessage } from './errors.js'
 import { MIGRATIONS, MIGRATIONS_TABLE_SQL, LATEST_VERSION } from './schema.js'
 import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, MAX_UNFINISHED_JOBS } from './types.js'

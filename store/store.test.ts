@@ -1,4 +1,4 @@
-import '../polyfill.js'
+import '../config/polyfill.js'
 import { after, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'

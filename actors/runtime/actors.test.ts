@@ -1,7 +1,7 @@
-import '../node/polyfill.js'
+import '../../config/polyfill.js'
 import { describe, it, afterEach } from 'node:test'
 import assert from 'node:assert/strict'
-import { gate, rejectsWithCode, waitFor } from './test-helpers.js'
+import { gate, rejectsWithCode, waitFor } from '../testing/rig.js'
 import { Registry } from 'prom-client'
 import {
   createActorSystem, ReplyError, type Actor, type ActorSystem, type ActorSystemOptions, type MessageContext

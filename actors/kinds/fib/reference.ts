@@ -2,7 +2,7 @@
  * The contract's reference values for the `fib` job (../shared/spec/contract.md), shared by the
  * tests of every layer that computes them: the task, the scheduler, the grid and the bench.
  */
-import type { FibResult } from './fib.js'
+import type { FibResult } from './arith.js'
 
 export const FIB_REFERENCE: readonly FibResult[] = [
   { n: 0, digits: 1, sha256: '5feceb66ffc86f38d952786c6d696c79c2dbc239dd4e91b46729d73a27fb57e9', sumMod61: '0' },
