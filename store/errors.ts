@@ -3,6 +3,8 @@
  * the API layer) can branch on it without parsing messages; the message names the operation and,
  * where useful, the record that failed.
  */
+import { VoikeError } from '../config/errors.js'
+
 export type StoreErrorCode =
   /** An option passed to `createStore` is missing or malformed (message names the option). */
   | 'ERR_INVALID_OPTION'
@@ -21,13 +23,12 @@ export type StoreErrorCode =
   /** The store was used after `close()`. */
   | 'ERR_STORE_CLOSED'
 
-export class StoreError extends Error {
-  readonly code: StoreErrorCode
+export class StoreError extends VoikeError {
+  declare readonly code: StoreErrorCode
 
-  constructor (code: StoreErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options)
+  constructor (code: StoreErrorCode, message: string, options?: { field?: string, cause?: unknown }) {
+    super(code, message, options)
     this.name = 'StoreError'
-    this.code = code
   }
 }
 

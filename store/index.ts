@@ -4,6 +4,7 @@
  * (several nodes may share it). Schema migrations are applied when the store opens.
  */
 import { silentLogger } from '../config/logger.js'
+import { resolveInts, type IntTable } from '../config/options.js'
 import { StoreError } from './errors.js'
 import { checkSchemaName } from './schema.js'
 import { openSqliteStore } from './sqlite.js'
@@ -19,15 +20,12 @@ const DEFAULT_POOL_MAX = 4
 const DEFAULT_QUERY_TIMEOUT_MS = 30_000
 
 function invalidOption (name: string, why: string): StoreError {
-  return new StoreError('ERR_INVALID_OPTION', `store option ${name} ${why}`)
+  return new StoreError('ERR_INVALID_OPTION', `store option ${name} ${why}`, { field: name })
 }
 
-function intOption (value: unknown, name: string, def: number, min: number, max: number): number {
-  if (value === undefined) return def
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
-    throw invalidOption(name, `must be an integer in ${min}..${max}, got ${String(value)}`)
-  }
-  return value
+const OPTION_TABLE: IntTable<'poolMax' | 'queryTimeoutMs'> = {
+  poolMax: { default: DEFAULT_POOL_MAX, min: 1, max: 64 },
+  queryTimeoutMs: { default: DEFAULT_QUERY_TIMEOUT_MS, min: 100, max: 600_000 }
 }
 
 /**
@@ -39,8 +37,7 @@ export async function createStore (options: StoreOptions): Promise<Store> {
   if (options === null || typeof options !== 'object') throw invalidOption('options', 'must be an object')
   const logger = (options.logger ?? silentLogger).child({ component: 'store' })
   const schema = checkSchemaName(options.schema ?? 'public')
-  const poolMax = intOption(options.poolMax, 'poolMax', DEFAULT_POOL_MAX, 1, 64)
-  const queryTimeoutMs = intOption(options.queryTimeoutMs, 'queryTimeoutMs', DEFAULT_QUERY_TIMEOUT_MS, 100, 600_000)
+  const { poolMax, queryTimeoutMs } = resolveInts(OPTION_TABLE, { poolMax: options.poolMax, queryTimeoutMs: options.queryTimeoutMs }, invalidOption)
   const { databaseUrl, dataDir } = options
   if (databaseUrl !== undefined) {
     if (typeof databaseUrl !== 'string' || !/^postgres(ql)?:\/\//.test(databaseUrl)) {

@@ -6,6 +6,7 @@
  * - `ReplyError`: an *expected* failure an actor throws on purpose to answer an ask with an error
  *   (validation and the like). It is not a crash: the supervisor leaves the actor alone.
  */
+import { VoikeError } from '../../config/errors.js'
 
 /** Codes the runtime itself produces. */
 export const ActorErrorCodes = {
@@ -31,12 +32,10 @@ export const ActorErrorCodes = {
 export type ActorErrorCode = typeof ActorErrorCodes[keyof typeof ActorErrorCodes]
 
 /** A failure of the actor runtime; `code` is stable and meant for programs. */
-export class ActorError extends Error {
-  readonly code: string
-  constructor (code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options)
+export class ActorError extends VoikeError {
+  constructor (code: string, message: string, options?: { field?: string, cause?: unknown }) {
+    super(code, message, options)
     this.name = 'ActorError'
-    this.code = code
   }
 }
 
@@ -47,15 +46,13 @@ export const MAX_REPLY_CODE_LENGTH = 64
  * Thrown by an actor's `receive` to reject an ask with `code`/`message` without being treated as
  * a crash. Remote askers get the same code and message (the message truncated to a bounded size).
  */
-export class ReplyError extends Error {
-  readonly code: string
-  constructor (code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options)
+export class ReplyError extends VoikeError {
+  constructor (code: string, message: string, options?: { field?: string, cause?: unknown }) {
     if (typeof code !== 'string' || code.length === 0 || code.length > MAX_REPLY_CODE_LENGTH) {
       throw new TypeError(`ReplyError code must be a string of 1..${MAX_REPLY_CODE_LENGTH} characters`)
     }
+    super(code, message, options)
     this.name = 'ReplyError'
-    this.code = code
   }
 }
 

@@ -21,6 +21,7 @@
  * after sending it, nor actors a reply after returning it.
  */
 import { silentLogger, type Logger } from '../../config/logger.js'
+import { intOption as checkInt } from '../../config/options.js'
 import {
   envelopeProblem, isValidActorName, isValidPeerId, truncateMessage, MAX_ASK_ID,
   type ActorRef, type Envelope, type Transport
@@ -134,12 +135,13 @@ function isRef (to: unknown): to is ActorRef {
     typeof (to as ActorRef).peerId === 'string' && typeof (to as ActorRef).name === 'string'
 }
 
+function invalidOption (field: string, why: string): ActorError {
+  return new ActorError(C.INVALID_OPTION, `${field} ${why}`, { field })
+}
+
+/** One integer option of the runtime (config/options.ts does the checking). */
 function intOption (field: string, value: unknown, fallback: number, min: number, max: number): number {
-  if (value === undefined) return fallback
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new ActorError(C.INVALID_OPTION, `${field} must be an integer in ${min}..${max}, got ${String(value)}`)
-  }
-  return value
+  return checkInt(value, field, { default: fallback, min, max }, invalidOption)
 }
 
 /** Resolves with true when `p` settles, false when `ms` pass first. */

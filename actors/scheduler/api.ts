@@ -2,6 +2,8 @@
  * What the APIs (gRPC, HTTP, FLOW) need from the grid: the seam between node/ APIs and the
  * scheduler. The JSON shape of JobView is the contract's `--json` job object.
  */
+import { VoikeError } from '../../config/errors.js'
+
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled'
 
 export interface SegmentView {
@@ -53,14 +55,13 @@ export interface GridService {
 }
 
 /** An error meant for API callers: `code` maps to a gRPC status / HTTP status. */
-export class GridError extends Error {
-  readonly code: 'ERR_INVALID_ARGUMENT' | 'ERR_UNKNOWN_KIND' | 'ERR_NOT_FOUND' | 'ERR_UNAVAILABLE' | 'ERR_OVERLOADED'
-  readonly field: string | undefined
-  constructor (code: GridError['code'], message: string, field?: string) {
-    super(message)
+export type GridErrorCode = 'ERR_INVALID_ARGUMENT' | 'ERR_UNKNOWN_KIND' | 'ERR_NOT_FOUND' | 'ERR_UNAVAILABLE' | 'ERR_OVERLOADED'
+
+export class GridError extends VoikeError {
+  declare readonly code: GridErrorCode
+  constructor (code: GridErrorCode, message: string, field?: string, options?: { cause?: unknown }) {
+    super(code, message, { field, cause: options?.cause })
     this.name = 'GridError'
-    this.code = code
-    this.field = field
   }
 }
 

@@ -15,6 +15,7 @@ import { performance } from 'node:perf_hooks'
 import { Piscina } from 'piscina'
 import { Counter, Gauge, type Registry } from 'prom-client'
 import { silentLogger, type Logger } from '../../config/logger.js'
+import { intOption, resolveInts, type IntTable } from '../../config/options.js'
 import { WorkerError, WorkerErrorCode } from './errors.js'
 import type { BatchTask, TaskResult } from './thread.js'
 
@@ -289,21 +290,15 @@ function validateOptions (o: WorkerPoolOptions): FilledOptions {
   if (o.registry === undefined || typeof (o.registry as { registerMetric?: unknown }).registerMetric !== 'function') {
     throw new TypeError('createWorkerPool: options.registry must be a prom-client Registry')
   }
-  const threads = intOption('threads', o.threads, os.availableParallelism(), 1, 256)
-  return {
-    registry: o.registry,
-    threads,
-    minThreads: intOption('minThreads', o.minThreads, 0, 0, threads),
-    maxQueue: intOption('maxQueue', o.maxQueue, threads * 64, 0, 1_000_000),
-    idleTimeoutMs: intOption('idleTimeoutMs', o.idleTimeoutMs, 30_000, 0, 24 * 3600_000),
-    maxBatchSize: intOption('maxBatchSize', o.maxBatchSize, 4096, 1, 1_000_000)
+  const fail = (field: string, why: string): WorkerError =>
+    new WorkerError(WorkerErrorCode.INVALID_OPTION, `createWorkerPool: options.${field} ${why}`, { field })
+  const threads = intOption(o.threads, 'threads', { default: os.availableParallelism(), min: 1, max: 256 }, fail)
+  // The other bounds depend on the thread count, so their table is built from it.
+  const table: IntTable<'minThreads' | 'maxQueue' | 'idleTimeoutMs' | 'maxBatchSize'> = {
+    minThreads: { default: 0, min: 0, max: threads },
+    maxQueue: { default: threads * 64, min: 0, max: 1_000_000 },
+    idleTimeoutMs: { default: 30_000, min: 0, max: 24 * 3600_000 },
+    maxBatchSize: { default: 4096, min: 1, max: 1_000_000 }
   }
-}
-
-function intOption (name: string, v: number | undefined, dflt: number, min: number, max: number): number {
-  if (v === undefined) return dflt
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-    throw new RangeError(`createWorkerPool: options.${name} must be an integer in [${min}, ${max}], got ${String(v)}`)
-  }
-  return v
+  return { registry: o.registry, threads, ...resolveInts(table, { minThreads: o.minThreads, maxQueue: o.maxQueue, idleTimeoutMs: o.idleTimeoutMs, maxBatchSize: o.maxBatchSize }, fail) }
 }
