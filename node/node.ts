@@ -15,7 +15,11 @@ import { createMembershipActor, MEMBERSHIP_ACTOR, parseMember } from '../actors/
 import { createWorkerPool, type WorkerPool } from '../actors/worker/pool.js'
 import { createWorkerActor } from '../actors/worker/worker-actor.js'
 import { WORKER_ACTOR_NAME } from '../actors/worker/names.js'
-import { createScheduler, SCHEDULER_ACTOR, SCHEDULER_SPAWN_OPTIONS, type Scheduler } from '../actors/scheduler/index.js'
+import { checkTaskKinds, createScheduler, SCHEDULER_ACTOR, SCHEDULER_SPAWN_OPTIONS, type JobKind, type Scheduler } from '../actors/scheduler/index.js'
+import type { TaskModule } from '../actors/worker/task-kinds.js'
+import { fibKind } from '../actors/kinds/fib/job.js'
+import fibTasks from '../actors/kinds/fib/task.js'
+import noopTasks from '../actors/kinds/noop/task.js'
 import { createStore, type Store } from '../store/index.js'
 import { startHttp, type HttpServer } from './http.js'
 import { startGrpc, type GrpcServer } from './grpc.js'
@@ -48,6 +52,11 @@ export interface StartOptions {
    */
   onFatal?: (err: Error) => void
 }
+
+/** The job kinds this node runs: each kind's job side (the scheduler) ... */
+const JOB_KINDS: ReadonlyArray<JobKind<any, any>> = [fibKind]
+/** ... and the worker side of every kind (plus `noop`, the benches' and tests' empty task). */
+const TASK_MODULES: readonly TaskModule[] = [noopTasks, fibTasks]
 
 const CRITICAL_ACTORS = new Set([MEMBERSHIP_ACTOR, 'scheduler', 'worker'])
 
@@ -154,11 +163,12 @@ export async function startNode (config: NodeConfig, options: StartOptions = {})
     const ticker = setInterval(() => { tellMembership({ type: 'tick' }) }, tickMs)
     cleanups.push(async () => { clearInterval(ticker) })
 
-    const pool: WorkerPool = createWorkerPool({ registry, threads: config.threads, logger: log.child({ component: 'pool' }) })
+    const pool: WorkerPool = createWorkerPool({ registry, tasks: TASK_MODULES, threads: config.threads, logger: log.child({ component: 'pool' }) })
+    checkTaskKinds(JOB_KINDS, pool.taskKinds())
     cleanups.push(async () => { await pool.close() })
     sys.spawn(WORKER_ACTOR_NAME, () => createWorkerActor({ pool, logger: log.child({ component: 'worker' }) }), { mailboxCapacity: 65536 })
 
-    scheduler = createScheduler({ system: sys, store, table, registry, logger: log.child({ component: 'scheduler' }) })
+    scheduler = createScheduler({ system: sys, store, table, registry, kinds: JOB_KINDS, logger: log.child({ component: 'scheduler' }) })
     cleanups.push(async () => { await scheduler.close() })
     sys.spawn(SCHEDULER_ACTOR, scheduler.factory, SCHEDULER_SPAWN_OPTIONS)
 

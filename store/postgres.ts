@@ -10,8 +10,8 @@
 import pg from 'pg'
 import type { Logger } from '../config/logger.js'
 import { StoreError, causeMessage } from './errors.js'
-import { MIGRATIONS, MIGRATIONS_TABLE_SQL, LATEST_VERSION } from './schema.js'
-import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, MAX_UNFINISHED_JOBS } from './types.js'
+import { MIGRATIONS, MIGRATIONS_TABLE_SQL, LATEST_VERSION, sqlList } from './schema.js'
+import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, MAX_UNFINISHED_JOBS, UNFINISHED_JOB_STATUSES } from './types.js'
 import type { JobRecord, MemberRecord, MemberStatus, SegmentRecord, Store } from './types.js'
 import {
   checkClaim, checkJob, checkMember, checkMemberStatus, checkSegments, checkString, jobPatchRow, listJobsArgs,
@@ -45,7 +45,7 @@ interface JobRow {
   finished_at_ms: Int8 | null
 }
 interface SegmentRow {
-  job_id: string, idx: number, start_pos: Int8, end_pos: Int8, status: SegmentRecord['status'],
+  job_id: string, idx: number, descriptor: unknown, status: SegmentRecord['status'],
   node: string | null, attempts: number, seq: number, ms: number | null, result: unknown
 }
 
@@ -81,8 +81,7 @@ const toJob = (r: JobRow): JobRecord => ({
 const toSegment = (r: SegmentRow): SegmentRecord => ({
   jobId: r.job_id,
   index: r.idx,
-  start: Number(r.start_pos),
-  end: Number(r.end_pos),
+  descriptor: r.descriptor,
   status: r.status,
   node: r.node,
   attempts: r.attempts,
@@ -114,6 +113,7 @@ function splitUrlOptions (url: string): { url: string, options: string } {
   return { url: url.slice(0, q) + (rest === '' ? '' : `?${rest}`), options }
 }
 
+const UNFINISHED = `status IN (${sqlList(UNFINISHED_JOB_STATUSES)})`
 const JOB_COLS = 'id, kind, status, params, result, error, coordinator, created_at_ms, updated_at_ms, finished_at_ms'
 
 const SQL = {
@@ -129,21 +129,22 @@ const SQL = {
     WHERE peer_id = $1`,
   deleteMember: 'DELETE FROM members WHERE peer_id = $1',
   insertJob: `INSERT INTO jobs (${JOB_COLS}) VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6, $7, $8, $9, $10)`,
-  insertSegments: `INSERT INTO segments (job_id, idx, start_pos, end_pos, status, node, attempts, seq, ms, result)
-    SELECT $1::text, u.idx, u.start_pos, u.end_pos, u.status, u.node, u.attempts, u.seq, u.ms, u.result::jsonb
-    FROM unnest($2::int[], $3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::int[], $8::int[], $9::float8[], $10::text[])
-      AS u(idx, start_pos, end_pos, status, node, attempts, seq, ms, result)`,
+  // start_pos/end_pos: legacy columns (schema v4), kept NOT NULL, unused.
+  insertSegments: `INSERT INTO segments (job_id, idx, start_pos, end_pos, descriptor, status, node, attempts, seq, ms, result)
+    SELECT $1::text, u.idx, 0, 0, u.descriptor::jsonb, u.status, u.node, u.attempts, u.seq, u.ms, u.result::jsonb
+    FROM unnest($2::int[], $3::text[], $4::text[], $5::text[], $6::int[], $7::int[], $8::float8[], $9::text[])
+      AS u(idx, descriptor, status, node, attempts, seq, ms, result)`,
   getJob: `SELECT ${JOB_COLS} FROM jobs WHERE id = $1`,
-  getSegments: 'SELECT * FROM segments WHERE job_id = $1 ORDER BY idx',
+  getSegments: 'SELECT job_id, idx, descriptor, status, node, attempts, seq, ms, result FROM segments WHERE job_id = $1 ORDER BY idx',
   listJobs: `SELECT ${JOB_COLS} FROM jobs ORDER BY created_at_ms DESC, id DESC LIMIT $1`,
   listJobsByStatus: `SELECT ${JOB_COLS} FROM jobs WHERE status = $1 ORDER BY created_at_ms DESC, id DESC LIMIT $2`,
-  listUnfinished: `SELECT ${JOB_COLS} FROM jobs WHERE coordinator = $1 AND status IN ('queued', 'running')
+  listUnfinished: `SELECT ${JOB_COLS} FROM jobs WHERE coordinator = $1 AND ${UNFINISHED}
     ORDER BY created_at_ms, id LIMIT $2`,
   // Under READ COMMITTED a concurrent claimer blocks on the row lock, then re-evaluates the outer
   // WHERE on the new row version: a job another node claimed first no longer matches.
   claimJobs: `UPDATE jobs SET coordinator = $2, updated_at_ms = $3
-    WHERE coordinator = $1 AND status IN ('queued', 'running') AND id IN (
-      SELECT id FROM jobs WHERE coordinator = $1 AND status IN ('queued', 'running') ORDER BY created_at_ms, id LIMIT $4)
+    WHERE coordinator = $1 AND ${UNFINISHED} AND id IN (
+      SELECT id FROM jobs WHERE coordinator = $1 AND ${UNFINISHED} ORDER BY created_at_ms, id LIMIT $4)
     RETURNING ${JOB_COLS}`,
   updateJob: `UPDATE jobs SET
     status = CASE WHEN $2::boolean THEN $3::text ELSE status END,
@@ -317,15 +318,15 @@ function postgresStore (pool: pg.Pool, logger: Logger): Store {
 
     async createJob (job, segments) {
       const json = checkJob(job)
-      const results = checkSegments(job, segments)
+      const cols = checkSegments(job, segments)
       const op = `createJob ${job.id}`
       await transaction(op, async (client) => {
         await query(op, 'insertJob', [job.id, job.kind, job.status, json.params, json.result, job.error,
           job.coordinator, job.createdAtMs, job.updatedAtMs, job.finishedAtMs], client)
         if (segments.length === 0) return
-        await query(op, 'insertSegments', [job.id, segments.map(s => s.index), segments.map(s => s.start),
-          segments.map(s => s.end), segments.map(s => s.status), segments.map(s => s.node),
-          segments.map(s => s.attempts), segments.map(s => s.seq), segments.map(s => s.ms), results], client)
+        await query(op, 'insertSegments', [job.id, segments.map(s => s.index), cols.map(c => c.descriptor),
+          segments.map(s => s.status), segments.map(s => s.node), segments.map(s => s.attempts),
+          segments.map(s => s.seq), segments.map(s => s.ms), cols.map(c => c.result)], client)
       })
     },
 

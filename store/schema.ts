@@ -8,6 +8,7 @@
  * Statuses carry CHECK constraints so a bad write fails loudly in either database.
  */
 import { StoreError } from './errors.js'
+import { JOB_STATUSES, MEMBER_STATUSES, SEGMENT_STATUSES } from './types.js'
 
 export interface Migration {
   version: number
@@ -16,9 +17,16 @@ export interface Migration {
   postgres: string
 }
 
-const memberStatusCheck = "CHECK (status IN ('alive', 'suspect', 'dead'))"
-const jobStatusCheck = "CHECK (status IN ('queued', 'running', 'succeeded', 'failed', 'cancelled'))"
-const segmentStatusCheck = "CHECK (status IN ('pending', 'running', 'done'))"
+/** `'a', 'b'` for an SQL IN list (the values are fixed identifiers: no quoting needed inside). */
+export function sqlList (values: readonly string[]): string {
+  return values.map(v => `'${v}'`).join(', ')
+}
+
+// From the one definition of each enum (types.ts). Adding a status needs a migration that
+// replaces the CHECK: the tables were created with the list of their time.
+const memberStatusCheck = `CHECK (status IN (${sqlList(MEMBER_STATUSES)}))`
+const jobStatusCheck = `CHECK (status IN (${sqlList(JOB_STATUSES)}))`
+const segmentStatusCheck = `CHECK (status IN (${sqlList(SEGMENT_STATUSES)}))`
 
 const indexes = `
 CREATE INDEX IF NOT EXISTS jobs_coordinator_status ON jobs (coordinator, status, created_at_ms);
@@ -119,6 +127,17 @@ ${indexes}`
     name: 'segments.seq',
     sqlite: 'ALTER TABLE segments ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;',
     postgres: 'ALTER TABLE segments ADD COLUMN IF NOT EXISTS seq INTEGER NOT NULL DEFAULT 0;'
+  },
+  {
+    // What a segment covers belongs to its job kind: an opaque JSON descriptor. Rows of earlier
+    // versions held fib-style spans in start_pos/end_pos, which become { start, end }; those two
+    // columns stay (NOT NULL) but new rows write 0 there and nothing reads them.
+    version: 4,
+    name: 'segments.descriptor',
+    sqlite: `ALTER TABLE segments ADD COLUMN descriptor TEXT;
+UPDATE segments SET descriptor = json_object('start', start_pos, 'end', end_pos) WHERE descriptor IS NULL;`,
+    postgres: `ALTER TABLE segments ADD COLUMN IF NOT EXISTS descriptor JSONB;
+UPDATE segments SET descriptor = jsonb_build_object('start', start_pos, 'end', end_pos) WHERE descriptor IS NULL;`
   }
 ]
 

@@ -9,8 +9,8 @@ import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import type { Logger } from '../config/logger.js'
 import { StoreError, causeMessage } from './errors.js'
-import { MIGRATIONS, MIGRATIONS_TABLE_SQL, LATEST_VERSION } from './schema.js'
-import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, MAX_UNFINISHED_JOBS } from './types.js'
+import { MIGRATIONS, MIGRATIONS_TABLE_SQL, LATEST_VERSION, sqlList } from './schema.js'
+import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, MAX_UNFINISHED_JOBS, UNFINISHED_JOB_STATUSES } from './types.js'
 import type { JobRecord, MemberRecord, SegmentRecord, Store, MemberStatus } from './types.js'
 import {
   checkClaim, checkJob, checkMember, checkMemberStatus, checkSegments, checkString, jobPatchRow, listJobsArgs,
@@ -39,7 +39,7 @@ interface JobRow {
   finished_at_ms: number | null
 }
 interface SegmentRow {
-  job_id: string, idx: number, start_pos: number, end_pos: number, status: SegmentRecord['status'],
+  job_id: string, idx: number, descriptor: string, status: SegmentRecord['status'],
   node: string | null, attempts: number, seq: number, ms: number | null, result: string | null
 }
 
@@ -73,8 +73,7 @@ const toJob = (r: JobRow): JobRecord => ({
 const toSegment = (r: SegmentRow): SegmentRecord => ({
   jobId: r.job_id,
   index: r.idx,
-  start: r.start_pos,
-  end: r.end_pos,
+  descriptor: JSON.parse(r.descriptor),
   status: r.status,
   node: r.node,
   attempts: r.attempts,
@@ -135,6 +134,9 @@ function migrate (db: Database.Database, logger: Logger): void {
   }
 }
 
+const SEGMENT_COLS = 'job_id, idx, descriptor, status, node, attempts, seq, ms, result'
+const UNFINISHED = `status IN (${sqlList(UNFINISHED_JOB_STATUSES)})`
+
 function prepareStatements (db: Database.Database) {
   const jobCols = 'id, kind, status, params, result, error, coordinator, created_at_ms, updated_at_ms, finished_at_ms'
   const newestFirst = 'ORDER BY created_at_ms DESC, id DESC LIMIT ?'
@@ -152,18 +154,19 @@ function prepareStatements (db: Database.Database) {
     insertJob: db.prepare(`INSERT INTO jobs (${jobCols})
       VALUES (@id, @kind, @status, @params, @result, @error, @coordinator, @createdAtMs, @updatedAtMs, @finishedAtMs)`),
     deleteMember: db.prepare<[string]>('DELETE FROM members WHERE peer_id = ?'),
-    insertSegment: db.prepare(`INSERT INTO segments (job_id, idx, start_pos, end_pos, status, node, attempts, seq, ms, result)
-      VALUES (@jobId, @index, @start, @end, @status, @node, @attempts, @seq, @ms, @result)`),
+    // start_pos/end_pos: legacy columns (schema v4), kept NOT NULL, unused.
+    insertSegment: db.prepare(`INSERT INTO segments (job_id, idx, start_pos, end_pos, descriptor, status, node, attempts, seq, ms, result)
+      VALUES (@jobId, @index, 0, 0, @descriptor, @status, @node, @attempts, @seq, @ms, @result)`),
     getJob: db.prepare<[string], JobRow>(`SELECT ${jobCols} FROM jobs WHERE id = ?`),
-    getSegments: db.prepare<[string], SegmentRow>('SELECT * FROM segments WHERE job_id = ? ORDER BY idx'),
+    getSegments: db.prepare<[string], SegmentRow>(`SELECT ${SEGMENT_COLS} FROM segments WHERE job_id = ? ORDER BY idx`),
     listJobs: db.prepare<[number], JobRow>(`SELECT ${jobCols} FROM jobs ${newestFirst}`),
     listJobsByStatus: db.prepare<[string, number], JobRow>(`SELECT ${jobCols} FROM jobs WHERE status = ? ${newestFirst}`),
     listUnfinished: db.prepare<[string, number], JobRow>(`SELECT ${jobCols} FROM jobs
-      WHERE coordinator = ? AND status IN ('queued', 'running') ORDER BY created_at_ms, id LIMIT ?`),
+      WHERE coordinator = ? AND ${UNFINISHED} ORDER BY created_at_ms, id LIMIT ?`),
     // The outer conditions repeat the inner ones so the statement alone decides what is claimed.
     claimJobs: db.prepare<{ from: string, to: string, now: number, limit: number }, JobRow>(`UPDATE jobs SET coordinator = @to, updated_at_ms = @now
-      WHERE coordinator = @from AND status IN ('queued', 'running') AND id IN (
-        SELECT id FROM jobs WHERE coordinator = @from AND status IN ('queued', 'running') ORDER BY created_at_ms, id LIMIT @limit)
+      WHERE coordinator = @from AND ${UNFINISHED} AND id IN (
+        SELECT id FROM jobs WHERE coordinator = @from AND ${UNFINISHED} ORDER BY created_at_ms, id LIMIT @limit)
       RETURNING ${jobCols}`),
     updateJob: db.prepare(`UPDATE jobs SET
       status = CASE WHEN @setStatus THEN @status ELSE status END,
@@ -207,9 +210,9 @@ export function openSqliteStore (options: SqliteStoreOptions): Store {
     }
   }
 
-  const createJobTx = db.transaction((job: JobRecord, json: { params: string, result: string | null }, segments: SegmentRecord[], results: Array<string | null>) => {
+  const createJobTx = db.transaction((job: JobRecord, json: { params: string, result: string | null }, segments: SegmentRecord[], cols: Array<{ descriptor: string, result: string | null }>) => {
     stmts.insertJob.run({ ...job, params: json.params, result: json.result })
-    for (let i = 0; i < segments.length; i++) stmts.insertSegment.run({ ...segments[i], result: results[i] })
+    for (let i = 0; i < segments.length; i++) stmts.insertSegment.run({ ...segments[i], descriptor: cols[i].descriptor, result: cols[i].result })
   })
 
   /** Writes the rows, skipping the jobs `coordinator` no longer coordinates (returned). */

@@ -1,6 +1,25 @@
 import type { Logger } from '../config/logger.js'
 
-export type MemberStatus = 'alive' | 'suspect' | 'dead'
+/**
+ * The status enums, defined once: the store's checks, its SQL CHECK constraints, the scheduler,
+ * the APIs and the CLI all take them from here.
+ */
+export const MEMBER_STATUSES = ['alive', 'suspect', 'dead'] as const
+export type MemberStatus = typeof MEMBER_STATUSES[number]
+
+export const JOB_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const
+export type JobStatus = typeof JOB_STATUSES[number]
+/** A job in one of these has ended: it never changes again. */
+export const TERMINAL_JOB_STATUSES: ReadonlySet<JobStatus> = new Set<JobStatus>(['succeeded', 'failed', 'cancelled'])
+/** The statuses of a job that still has to run (resume and takeover look for these). */
+export const UNFINISHED_JOB_STATUSES = ['queued', 'running'] as const satisfies readonly JobStatus[]
+
+export const SEGMENT_STATUSES = ['pending', 'running', 'done'] as const
+export type SegmentStatus = typeof SEGMENT_STATUSES[number]
+
+export function isJobStatus (v: unknown): v is JobStatus {
+  return (JOB_STATUSES as readonly unknown[]).includes(v)
+}
 
 export interface MemberRecord {
   peerId: string
@@ -20,8 +39,6 @@ export interface MemberRecord {
   host: string
 }
 
-export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled'
-
 export interface JobRecord {
   id: string
   kind: string
@@ -38,13 +55,14 @@ export interface JobRecord {
   finishedAtMs: number | null
 }
 
-export type SegmentStatus = 'pending' | 'running' | 'done'
-
 export interface SegmentRecord {
   jobId: string
   index: number
-  start: number
-  end: number
+  /**
+   * What the segment covers, as its job kind describes it (fib: `{ start, end }`); any JSON value,
+   * opaque to the store: only the job kind reads it.
+   */
+  descriptor: unknown
   status: SegmentStatus
   node: string | null
   attempts: number
@@ -76,8 +94,8 @@ export interface ListJobsOptions {
   status?: JobStatus
 }
 
-export interface Store {
-  readonly kind: 'sqlite' | 'postgres'
+/** The members of the cluster (Genesis persists its registry). */
+export interface MemberStore {
   /** Inserts or fully replaces the member with this peerId. */
   upsertMember: (m: MemberRecord) => Promise<void>
   /** All members, ordered by peerId. */
@@ -92,6 +110,13 @@ export interface Store {
   setMemberStatus: (peerId: string, status: MemberStatus, atMs: number, left?: boolean) => Promise<void>
   /** Forgets the member (a long-dead one, evicted). An unknown peerId is a no-op. */
   deleteMember: (peerId: string) => Promise<void>
+}
+
+/**
+ * Jobs and their segments (the scheduler). Later domains get their own narrow interface beside
+ * these (TrustStore, BlobIndex, ProjectStore) and Store grows by extending them.
+ */
+export interface JobStore {
   /**
    * Persists the job and all its segments atomically (one transaction). Every segment's jobId
    * must be job.id. A reused job id or a repeated segment index → ERR_STORE_CONFLICT, nothing kept.
@@ -130,6 +155,11 @@ export interface Store {
    * that ended or was claimed meanwhile is not returned. The two ids must differ.
    */
   claimJobs: (fromCoordinator: string, toCoordinator: string) => Promise<JobRecord[]>
+}
+
+/** The whole store: every domain's interface, and its lifecycle. Consumers take the narrow one. */
+export interface Store extends MemberStore, JobStore {
+  readonly kind: 'sqlite' | 'postgres'
   /** Releases the database. Idempotent; any later call fails with ERR_STORE_CLOSED. */
   close: () => Promise<void>
 }

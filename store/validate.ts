@@ -6,16 +6,13 @@
  */
 import { StoreError } from './errors.js'
 import {
-  MAX_ERROR_CHARS, MAX_ID_CHARS, MAX_JSON_CHARS, MAX_SEGMENTS_PER_JOB, MAX_UPDATES_PER_BATCH
+  JOB_STATUSES, MEMBER_STATUSES, SEGMENT_STATUSES, MAX_ERROR_CHARS, MAX_ID_CHARS, MAX_JSON_CHARS, MAX_SEGMENTS_PER_JOB, MAX_UPDATES_PER_BATCH
 } from './types.js'
 import type {
   JobPatch, JobRecord, JobStatus, MemberRecord, MemberStatus, SegmentPatch, SegmentRecord,
   SegmentStatus, SegmentUpdate, WriteCondition
 } from './types.js'
 
-export const MEMBER_STATUSES: readonly MemberStatus[] = ['alive', 'suspect', 'dead']
-export const JOB_STATUSES: readonly JobStatus[] = ['queued', 'running', 'succeeded', 'failed', 'cancelled']
-export const SEGMENT_STATUSES: readonly SegmentStatus[] = ['pending', 'running', 'done']
 const MAX_ADDRS = 256
 
 function invalid (what: string, why: string): StoreError {
@@ -141,23 +138,23 @@ export function checkJob (j: JobRecord): { params: string, result: string | null
   return { params: encodeJson(j.params, 'job.params'), result: encodeNullableJson(j.result, 'job.result') }
 }
 
-/** Validates a segment of `jobId` and returns its JSON column. */
-export function checkSegment (s: SegmentRecord, jobId: string): string | null {
+/** Validates a segment of `jobId` and returns its JSON columns. */
+export function checkSegment (s: SegmentRecord, jobId: string): { descriptor: string, result: string | null } {
   if (s === null || typeof s !== 'object') throw invalid('segment', 'must be an object')
   if (s.jobId !== jobId) throw invalid(`segment ${String(s.index)}.jobId`, `must be the job's id ${jobId}, got ${String(s.jobId)}`)
   checkInt(s.index, 'segment.index')
-  checkInt(s.start, `segment ${s.index}.start`)
-  checkInt(s.end, `segment ${s.index}.end`)
-  if (s.end < s.start) throw invalid(`segment ${s.index}.end`, `must be ≥ start ${s.start}, got ${s.end}`)
   checkEnum(s.status, SEGMENT_STATUSES, `segment ${s.index}.status`)
   checkNullableString(s.node, `segment ${s.index}.node`)
   checkInt(s.attempts, `segment ${s.index}.attempts`)
   checkSeq(s.seq, `segment ${s.index}.seq`)
   checkNullableMs(s.ms, `segment ${s.index}.ms`)
-  return encodeNullableJson(s.result, `segment ${s.index}.result`)
+  return {
+    descriptor: encodeJson(s.descriptor, `segment ${s.index}.descriptor`),
+    result: encodeNullableJson(s.result, `segment ${s.index}.result`)
+  }
 }
 
-export function checkSegments (job: JobRecord, segments: SegmentRecord[]): Array<string | null> {
+export function checkSegments (job: JobRecord, segments: SegmentRecord[]): Array<{ descriptor: string, result: string | null }> {
   if (!Array.isArray(segments)) throw invalid('segments', 'must be an array')
   if (segments.length > MAX_SEGMENTS_PER_JOB) throw invalid('segments', `must be at most ${MAX_SEGMENTS_PER_JOB}, got ${segments.length}`)
   return segments.map(s => checkSegment(s, job.id))

@@ -21,7 +21,6 @@ import type { Actor, ActorRef, ActorSystem, MessageContext } from '../runtime/ty
 import { resolveInts, type IntTable } from '../../config/options.js'
 import { WorkerError, WorkerErrorCode } from './errors.js'
 import type { WorkerPool, BatchTask, TaskResult } from './pool.js'
-import { getTaskKind } from './tasks/index.js'
 
 export interface WorkerActorOptions {
   /** The pool that runs the tasks; owned by the caller (the actor never closes it). */
@@ -200,7 +199,7 @@ export function createWorkerActor (options: WorkerActorOptions): Actor {
       if (pending.has(`${sender.key}\n${task.id}`) || seen.has(task.id)) continue
       seen.add(task.id)
       const deadline = taskDeadline(task.timeoutMs, now)
-      const kind = typeof task.kind === 'string' ? getTaskKind(task.kind) : undefined
+      const kind = typeof task.kind === 'string' ? pool.taskKind(task.kind) : undefined
       if (Number.isNaN(deadline)) {
         enqueueImmediate(sender, task.id, WorkerErrorCode.INVALID_ARGUMENT, `timeoutMs: must be an integer in [1, ${MAX_TASK_TIMEOUT_MS}]`)
       } else if (kind === undefined) {

@@ -1,19 +1,25 @@
 /**
- * The `fib` job kind (contract: "The `fib` job"): parameters { n, segments }; segments cut so
- * each costs about the same; each segment is a worker `fib-segment` task; the result is
- * { n, digits, sha256, sumMod61 }. The arithmetic lives with the worker (tasks/fib.ts).
+ * The job side of the `fib` kind (contract: "The `fib` job"): parameters { n, segments }; segments
+ * are spans [start, end) cut so each costs about the same; each segment is a worker `fib-segment`
+ * task (task.ts); the result is { n, digits, sha256, sumMod61 }. The arithmetic is arith.ts.
  */
 import { GridError } from '../../scheduler/api.js'
-import { combineFib, P61, splitFib, validateFibParams, type FibResult, type FibSegmentResult } from './arith.js'
-import type { JobKind, SegmentSpan } from '../../scheduler/kinds.js'
+import type { JobKind } from '../../scheduler/kinds.js'
+import { combineFib, FIB_MAX_N, P61, splitFib, validateFibParams, type FibResult, type FibSegmentResult } from './arith.js'
+import { FIB_TASK_KIND } from './task.js'
 
 export interface FibParams {
   n: number
   segments: number
 }
 
-/** The worker task kind that runs one segment. */
-export const FIB_TASK_KIND = 'fib-segment'
+export { FIB_TASK_KIND }
+
+/** A fib segment's descriptor: the steps [start, end). */
+export interface FibSpan {
+  start: number
+  end: number
+}
 
 /**
  * Cost model of a fib segment [s, e) on one thread, in ms: step k costs one big-integer addition
@@ -42,8 +48,14 @@ export function fibSegmentEstimateMs (s: number, e: number): number {
 const SUM_RE = /^\d{1,19}$/
 const SHA256_RE = /^[0-9a-f]{64}$/
 
-export const fibKind: JobKind<FibParams> = {
+function isStep (v: unknown): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= FIB_MAX_N
+}
+
+export const fibKind: JobKind<FibParams, FibSpan> = {
   name: 'fib',
+  taskKinds: [FIB_TASK_KIND],
+  deterministic: true,
 
   validate (params: unknown): FibParams {
     if (params !== undefined && (typeof params !== 'object' || params === null || Array.isArray(params))) {
@@ -54,37 +66,60 @@ export const fibKind: JobKind<FibParams> = {
     } catch (err) {
       const e = err as { code?: unknown, field?: unknown, message?: string }
       if (e?.code === 'ERR_INVALID_ARGUMENT') {
-        throw new GridError('ERR_INVALID_ARGUMENT', String(e.message), typeof e.field === 'string' ? e.field : 'params')
+        throw new GridError('ERR_INVALID_ARGUMENT', String(e.message), typeof e.field === 'string' ? e.field : 'params', { cause: err })
       }
       throw err
     }
   },
 
-  split (p: FibParams): SegmentSpan[] {
+  split (p: FibParams): FibSpan[] {
     return splitFib(p.n, p.segments)
   },
 
-  task (_p: FibParams, span: SegmentSpan, _index: number, isLast: boolean) {
-    return { kind: FIB_TASK_KIND, payload: { start: span.start, end: span.end, last: isLast } }
+  checkDescriptor (raw: unknown): FibSpan {
+    const d = (typeof raw === 'object' && raw !== null ? raw : {}) as Record<string, unknown>
+    if (!isStep(d.start) || !isStep(d.end) || d.end < d.start) {
+      throw new Error(`fib segment descriptor: needs integers 0 ≤ start ≤ end ≤ ${FIB_MAX_N}, got ${JSON.stringify(raw)?.slice(0, 80)}`)
+    }
+    return { start: d.start, end: d.end }
   },
 
-  checkValue (_p: FibParams, _span: SegmentSpan, _index: number, isLast: boolean, value: unknown): FibSegmentResult {
+  describe (d: FibSpan) {
+    return { start: d.start, end: d.end }
+  },
+
+  label (d: FibSpan): string {
+    return `[${d.start}, ${d.end})`
+  },
+
+  task (seg) {
+    return { kind: FIB_TASK_KIND, payload: { start: seg.descriptor.start, end: seg.descriptor.end, last: seg.isLast } }
+  },
+
+  checkValue (seg, value: unknown): FibSegmentResult {
     if (typeof value !== 'object' || value === null) throw new Error('fib segment value: not an object')
     const v = value as Record<string, unknown>
     const sum = v.sumMod61
     if (typeof sum !== 'string' || !SUM_RE.test(sum) || BigInt(sum) >= P61) throw new Error('fib segment value: sumMod61 is not a residue mod 2^61-1')
-    if (!isLast) return { sumMod61: sum }
+    if (!seg.isLast) return { sumMod61: sum }
     const { digits, sha256 } = v
     if (typeof digits !== 'number' || !Number.isInteger(digits) || digits < 1) throw new Error('fib segment value: digits must be a positive integer')
     if (typeof sha256 !== 'string' || !SHA256_RE.test(sha256)) throw new Error('fib segment value: sha256 must be 64 hex digits')
     return { sumMod61: sum, digits, sha256 }
   },
 
-  combine (p: FibParams, values: unknown[]): FibResult {
-    return combineFib(p.n, values as FibSegmentResult[])
+  combine (job, values: unknown[]): FibResult {
+    return combineFib(job.params.n, values as FibSegmentResult[])
   },
 
-  estimateMs (_p: FibParams, span: SegmentSpan): number {
-    return fibSegmentEstimateMs(span.start, span.end)
+  estimateMs (seg): number {
+    return fibSegmentEstimateMs(seg.descriptor.start, seg.descriptor.end)
+  },
+
+  equal (a: unknown, b: unknown): boolean {
+    // Checked values: the same three fields (digits and sha256 only on the last segment).
+    const x = a as FibSegmentResult
+    const y = b as FibSegmentResult
+    return x.sumMod61 === y.sumMod61 && x.digits === y.digits && x.sha256 === y.sha256
   }
 }
