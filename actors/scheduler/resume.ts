@@ -4,7 +4,7 @@
  * and says which segments must be written back as pending; the parent runs it.
  */
 import type { Logger } from '../../config/logger.js'
-import { MAX_SEGMENTS_PER_JOB, type JobRecord, type SegmentRecord } from '../../store/types.js'
+import { MAX_SEGMENTS_PER_JOB, TERMINAL_JOB_STATUSES, type JobRecord, type JobStore, type SegmentRecord } from '../../store/types.js'
 import type { KindRegistry } from './kinds.js'
 import { RESUME_SEQ_MARGIN } from './limits.js'
 import { newJobState, newSegState, segContext, type JobState, type SegState } from './state.js'
@@ -59,4 +59,53 @@ function resumedSeg (job: JobState, r: SegmentRecord, log: Logger): SegState {
     }
   }
   return seg
+}
+
+export interface RebuildOptions {
+  store: JobStore
+  selfId: string
+  log: Logger
+  isClosed: () => boolean
+  /** Whether the job is in memory already. */
+  isLoaded: (id: string) => boolean
+  /** Runs a job loaded from the store (the parent's rebuild: loadJob, then activate or queue). */
+  adopt: (rec: JobRecord, segments: SegmentRecord[]) => void
+}
+
+/**
+ * Loads and continues jobs this node coordinates in the store. A record that cannot be loaded
+ * (the store failed) does not stop the others: it is counted as failed (the caller leaves it to
+ * the orphan sweep of a later tick). A job that cannot be resumed at all is ended as failed.
+ */
+export async function rebuildAll (records: JobRecord[], o: RebuildOptions): Promise<{ rebuilt: number, failed: number }> {
+  let rebuilt = 0
+  let failed = 0
+  for (const rec of records) {
+    if (o.isClosed()) break
+    if (o.isLoaded(rec.id)) continue
+    try {
+      if (await rebuildOne(rec.id, o)) rebuilt++
+    } catch (err) {
+      failed++
+      o.log.warn('cannot load a job to run it; will retry', { job: rec.id, err })
+    }
+  }
+  return { rebuilt, failed }
+}
+
+/** Loads one job from the store and continues it; false when there is nothing to run here. */
+async function rebuildOne (id: string, o: RebuildOptions): Promise<boolean> {
+  const stored = await o.store.getJob(id)
+  if (stored === null || o.isLoaded(id) || TERMINAL_JOB_STATUSES.has(stored.job.status)) return false
+  if (stored.job.coordinator !== o.selfId) return false
+  try {
+    o.adopt(stored.job, stored.segments)
+    return true
+  } catch (err) {
+    const message = `cannot resume: ${(err as Error).message}`
+    o.log.error('job not resumable', { job: id, err })
+    const now = Date.now()
+    await o.store.updateJob(id, { status: 'failed', error: message, finishedAtMs: now, updatedAtMs: now }, { coordinator: o.selfId })
+    return false
+  }
 }

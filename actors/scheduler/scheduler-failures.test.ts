@@ -2,17 +2,16 @@ import '../../config/polyfill.js'
 import { after, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { Registry } from 'prom-client'
-import { GridError, type JobProgress, type JobView } from './api.js'
+import { GridError } from './api.js'
 import { createStore } from '../../store/index.js'
-import { createActorSystem, type Actor, type ActorSystem } from '../runtime/index.js'
+import { createActorSystem } from '../runtime/index.js'
 import { MemberTable } from '../membership/table.js'
 import { fibKind, fibSegmentEstimateMs, type FibParams, type FibSpan } from '../kinds/fib/job.js'
 import { ESTIMATE_TIMEOUT_FACTOR, segmentTimeoutMs, type JobKind } from './kinds.js'
-import { createScheduler, MAX_DEAD_TRACKED, RESUME_SEQ_MARGIN, SCHEDULER_ACTOR, type Scheduler, type SchedulerLimits } from './scheduler.js'
+import { createScheduler, MAX_DEAD_TRACKED, type Scheduler, type SchedulerLimits } from './scheduler.js'
 import { waitFor } from '../testing/rig.js'
 import {
-  assertFib, closeAll, createCluster, expectedMid, goneForGood, MID_N, PG_URL, REFERENCE, rejectsGrid, runToEnd, ScriptedWorker, taskSeq,
-  member, type Cluster, type ReceivedTask
+  assertFib, closeAll, createCluster, expectedMid, MID_N, REFERENCE, rejectsGrid, runToEnd, ScriptedWorker, taskSeq, member
 } from '../testing/cluster.js'
 import type { SegmentContext } from './kinds.js'
 

@@ -1,19 +1,13 @@
 import '../../config/polyfill.js'
 import { after, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { Registry } from 'prom-client'
-import { GridError, type JobProgress, type JobView } from './api.js'
-import { createStore } from '../../store/index.js'
-import { createActorSystem, type Actor, type ActorSystem } from '../runtime/index.js'
-import { MemberTable } from '../membership/table.js'
-import { fibKind, fibSegmentEstimateMs } from '../kinds/fib/job.js'
+import { GridError, type JobProgress } from './api.js'
 import { fibInProcess } from '../kinds/fib/arith.js'
-import { ESTIMATE_TIMEOUT_FACTOR, segmentTimeoutMs, type JobKind } from './kinds.js'
-import { createScheduler, MAX_DEAD_TRACKED, RESUME_SEQ_MARGIN, SCHEDULER_ACTOR, type Scheduler, type SchedulerLimits } from './scheduler.js'
+import { RESUME_SEQ_MARGIN } from './scheduler.js'
 import { waitFor } from '../testing/rig.js'
 import {
   assertFib, closeAll, createCluster, expectedMid, goneForGood, MID_N, PG_URL, REFERENCE, rejectsGrid, runToEnd, ScriptedWorker, taskSeq,
-  type Cluster, type ReceivedTask
+  type ReceivedTask
 } from '../testing/cluster.js'
 
 after(closeAll)

@@ -28,7 +28,6 @@
  */
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import type { Registry } from 'prom-client'
 import { silentLogger, type Logger } from '../../config/logger.js'
 import { MAX_SEGMENTS_PER_JOB, type JobPatch, type JobRecord, type JobStore, type SegmentPatch, type SegmentRecord } from '../../store/types.js'
 import { ReplyError } from '../runtime/errors.js'
@@ -38,21 +37,22 @@ import { WORKER_ACTOR_NAME } from '../worker/names.js'
 import { GridError, TERMINAL_STATUSES, type GridService, type JobView, type Scheduler, type SchedulerStats } from './api.js'
 import { Cancels } from './cancel.js'
 import { Dispatcher } from './dispatch.js'
-import { invalidOption } from './errors.js'
-import { createKindRegistry, resolveKind, type JobKind, type KindRegistry } from './kinds.js'
+import { checkDeps, type SchedulerDeps } from './deps.js'
+import { createKindRegistry, resolveKind, type KindRegistry } from './kinds.js'
 import { InFlightLedger } from './ledger.js'
-import { END_WRITE_ATTEMPTS, FATAL_TASK_CODES, resolveLimits, type Limits, type SchedulerLimits } from './limits.js'
+import { END_WRITE_ATTEMPTS, FATAL_TASK_CODES, resolveLimits, type Limits } from './limits.js'
 import { registerSchedulerMetrics, type SchedulerMetrics, type TaskOutcome } from './metrics.js'
 import { WriteBehind } from './persistence.js'
 import { onBusy } from './placement.js'
 import { firstValidWins, type ResultPolicy } from './policy.js'
-import { checkId, JOB_ID_RE, Reads, sleep, storeFailed } from './reads.js'
-import { loadJob } from './resume.js'
+import { checkId, JOB_ID_RE, Reads, sleep } from './reads.js'
+import { loadJob, rebuildAll } from './resume.js'
 import { newJobState, newSegState, removeFrom, segContext, segmentName, type InFlight, type JobState, type SegState } from './state.js'
 import { Takeover } from './takeover.js'
-import { viewFromStore, viewOf } from './views.js'
+import { viewOf } from './views.js'
 
 export { JOB_ID_RE }
+export type { SchedulerDeps } from './deps.js'
 export { RESUME_SEQ_MARGIN, MAX_DEAD_TRACKED } from './limits.js'
 export type { SchedulerLimits } from './limits.js'
 export type { Scheduler, SchedulerStats } from './api.js'
@@ -63,26 +63,6 @@ export const SCHEDULER_ACTOR = 'scheduler'
 export const WORKER_ACTOR = WORKER_ACTOR_NAME
 /** Suggested spawn options: results of many tasks may arrive at once. */
 export const SCHEDULER_SPAWN_OPTIONS = { mailboxCapacity: 65_536 } as const
-
-export interface SchedulerDeps {
-  /** The node's actor system; `system.peerId` is this coordinator's id. */
-  system: ActorSystem
-  /** Jobs and segments live here; several nodes may share it (PostgreSQL). */
-  store: JobStore
-  /** The member view: who is alive, with how many cores. This node counts even when absent. */
-  table: MemberTable
-  /** Where the voike_jobs_* / voike_tasks_* families are registered (removed by close()). */
-  registry: Registry
-  /** The job kinds this node runs (the composition root registers them; actors/kinds/). */
-  kinds: ReadonlyArray<JobKind<any, any>>
-  /** What a valid answer does to its segment (policy.ts). Default firstValidWins. */
-  resultPolicy?: ResultPolicy
-  /** The actor segment tasks go to when a kind names none. Default WORKER_ACTOR (`worker`). */
-  targetActor?: string
-  /** Default silentLogger. */
-  logger?: Logger
-  limits?: SchedulerLimits
-}
 
 export function createScheduler (deps: SchedulerDeps): Scheduler {
   const core = new SchedulerCore(deps)
@@ -633,43 +613,14 @@ class SchedulerCore {
     if (records.length > 0) this.log.info('jobs resumed', { resumed: rebuilt, failed, found: records.length })
   }
 
-  /**
-   * Loads and continues jobs this node coordinates in the store (resume, takeover). A record
-   * that cannot be loaded (the store failed) does not stop the others: it is counted as failed
-   * and left to the orphan sweep (sweepOrphans) of a later tick.
-   */
+  /** Loads and continues jobs this node coordinates in the store (resume, takeover; resume.ts). */
   private async rebuildAll (records: JobRecord[]): Promise<{ rebuilt: number, failed: number }> {
-    let rebuilt = 0
-    let failed = 0
-    for (const rec of records) {
-      if (this.closed) break
-      if (this.jobs.has(rec.id)) continue
-      try {
-        if (await this.rebuildOne(rec.id)) rebuilt++
-      } catch (err) {
-        failed++
-        this.log.warn('cannot load a job to run it; will retry', { job: rec.id, err })
-      }
-    }
-    if (failed > 0) this.takeover.markOrphans()
-    return { rebuilt, failed }
-  }
-
-  /** Loads one job from the store and continues it; false when there is nothing to run here. */
-  private async rebuildOne (id: string): Promise<boolean> {
-    const stored = await this.store.getJob(id)
-    if (stored === null || this.jobs.has(id) || TERMINAL_STATUSES.has(stored.job.status)) return false
-    if (stored.job.coordinator !== this.selfId) return false
-    try {
-      this.rebuild(stored.job, stored.segments)
-      return true
-    } catch (err) {
-      const message = `cannot resume: ${(err as Error).message}`
-      this.log.error('job not resumable', { job: id, err })
-      const now = Date.now()
-      await this.store.updateJob(id, { status: 'failed', error: message, finishedAtMs: now, updatedAtMs: now }, { coordinator: this.selfId })
-      return false
-    }
+    const out = await rebuildAll(records, {
+      store: this.store, selfId: this.selfId, log: this.log, isClosed: () => this.closed,
+      isLoaded: (id) => this.jobs.has(id), adopt: (rec, segments) => { this.rebuild(rec, segments) }
+    })
+    if (out.failed > 0) this.takeover.markOrphans()
+    return out
   }
 
   /** Rebuilds a job from the store: done segments keep their values, the others run again. */
@@ -753,17 +704,4 @@ function toReplyError (err: unknown): never {
   if (err instanceof ReplyError) throw err
   const code = typeof (err as { code?: unknown })?.code === 'string' ? (err as { code: string }).code : 'ERR_UNAVAILABLE'
   throw new ReplyError(code.slice(0, 64), (err as Error)?.message ?? String(err), { cause: err })
-}
-
-function checkDeps (deps: SchedulerDeps): void {
-  if (typeof deps !== 'object' || deps === null) throw invalidOption('deps', 'must be an object')
-  const { system, store, table, registry } = deps
-  if (typeof system?.tell !== 'function' || typeof system.ask !== 'function' || typeof system.ref !== 'function') throw invalidOption('system', 'must be an ActorSystem')
-  if (typeof store?.createJob !== 'function' || typeof store.updateSegments !== 'function' || typeof store.listUnfinishedJobs !== 'function') throw invalidOption('store', 'must be a JobStore')
-  if (typeof table?.alive !== 'function' || typeof table.onChange !== 'function') throw invalidOption('table', 'must be a MemberTable')
-  if (table.selfId !== system.peerId) throw invalidOption('table', `selfId (${table.selfId}) must be the system's peerId (${system.peerId})`)
-  if (typeof (registry as { registerMetric?: unknown })?.registerMetric !== 'function') throw invalidOption('registry', 'must be a prom-client Registry')
-  if (!Array.isArray(deps.kinds)) throw invalidOption('kinds', 'must be an array of job kinds')
-  if (deps.resultPolicy !== undefined && typeof deps.resultPolicy?.decide !== 'function') throw invalidOption('resultPolicy', 'must be a ResultPolicy')
-  if (deps.targetActor !== undefined && (typeof deps.targetActor !== 'string' || deps.targetActor.length === 0)) throw invalidOption('targetActor', 'must be an actor name')
 }
