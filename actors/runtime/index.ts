@@ -19,3 +19,5 @@ export type { SupervisionOptions, SupervisionPolicy, CrashDecision } from './sup
 export { OTHER_ACTOR_LABEL } from './metrics.js'
 export { createLoopbackTransports } from './loopback.js'
 export type { LoopbackNetwork, LoopbackOptions, LoopbackStats } from './loopback.js'
+export { spawnServices } from './service.js'
+export type { ServiceActor } from './service.js'

@@ -28,9 +28,13 @@ import {
 } from './envelope.js'
 import { ActorError, ActorErrorCodes as C, ReplyError, errorFromRemote } from './errors.js'
 import { Mailbox, MAX_MAILBOX_CAPACITY } from './mailbox.js'
-import { createActorMetrics, type ActorMetrics, type ActorStats } from './metrics.js'
+import { createActorMetrics, type ActorMetrics } from './metrics.js'
 import { resolveSupervision, RestartTracker } from './supervisor.js'
-import type { Actor, ActorSystem, ActorSystemOptions, AskOptions, MessageContext, SpawnOptions } from './types.js'
+import type { Actor, ActorSystem, ActorSystemOptions, AskOptions, SpawnOptions } from './types.js'
+import {
+  BACKOFF, Cell, DRAIN_BATCH, isRef, isThenable, PendingAsk, RemoteReplyTo, RUNNING, STARTING, STOPPED, STOPPING,
+  toError, TURN_BUDGET, type CellHost, type Reply
+} from './cell.js'
 
 /** Upper bound of every ask timeout: a forgotten ask must not pin memory for days. */
 export const MAX_ASK_TIMEOUT_MS = 3_600_000
@@ -43,98 +47,6 @@ const DEFAULTS = {
   maxMetricActorLabels: 256,
   stopTimeoutMs: 10_000
 }
-/** Messages one cell processes before yielding to other cells. */
-const DRAIN_BATCH = 256
-/** Messages the system processes on microtasks before yielding to the event loop. */
-const TURN_BUDGET = 4096
-
-// Cell states.
-const STARTING = 0 // instance created, preStart not finished; messages queue up
-const RUNNING = 1
-const BACKOFF = 2 // crashed, waiting for the restart timer; messages queue up
-const STOPPING = 3
-const STOPPED = 4
-
-/** An ask waiting for its reply (local or remote). */
-class PendingAsk {
-  timer: NodeJS.Timeout | undefined = undefined
-  signal: AbortSignal | undefined = undefined
-  onAbort: (() => void) | undefined = undefined
-  done = false
-  constructor (
-    readonly id: number,
-    readonly peerId: string,
-    readonly target: string,
-    readonly resolve: (value: unknown) => void,
-    readonly reject: (err: Error) => void
-  ) {}
-}
-
-/** Where the reply to an incoming remote ask goes. */
-class RemoteReplyTo {
-  constructor (readonly peerId: string, readonly id: number) {}
-}
-
-type Reply = PendingAsk | RemoteReplyTo
-
-/** One context object per cell, reused for every message (see MessageContext). */
-class Context implements MessageContext {
-  sender: ActorRef | undefined = undefined
-  constructor (readonly self: ActorRef, readonly system: ActorSystem) {}
-}
-
-/** A local actor: its mailbox, current instance, supervision state and metric counters. */
-class Cell {
-  state = STARTING
-  scheduled = false
-  /** Pending async receive or preStart; the next message waits for it. */
-  inflight: PromiseLike<unknown> | undefined = undefined
-  /** Reply handle of the message whose async receive is in flight. */
-  currentReply: Reply | undefined = undefined
-  restartTimer: NodeJS.Timeout | undefined = undefined
-  stopPromise: Promise<void> | undefined = undefined
-  readonly ctx: Context
-  // Bound once per cell so scheduling and async completion allocate no closures per message.
-  readonly drainFn: () => void
-  readonly onAsyncOk: (value: unknown) => void
-  readonly onAsyncErr: (err: unknown) => void
-  readonly restartFn: () => void
-
-  constructor (
-    system: System,
-    readonly ref: ActorRef,
-    readonly factory: () => Actor,
-    public instance: Actor | undefined,
-    readonly mailbox: Mailbox<ActorRef, Reply>,
-    readonly tracker: RestartTracker,
-    readonly stats: ActorStats
-  ) {
-    this.ctx = new Context(ref, system)
-    this.drainFn = () => { system.drain(this) }
-    this.onAsyncOk = (value) => { system.asyncDone(this, value) }
-    this.onAsyncErr = (err) => { system.asyncFailed(this, err) }
-    this.restartFn = () => { system.restart(this) }
-  }
-
-  get name (): string { return this.ref.name }
-}
-
-function isThenable (x: unknown): x is PromiseLike<unknown> {
-  return x !== null && (typeof x === 'object' || typeof x === 'function') && typeof (x as { then?: unknown }).then === 'function'
-}
-
-function toError (err: unknown): Error {
-  if (err instanceof Error) return err
-  let text: string
-  try { text = String(err) } catch { text = 'non-Error value thrown' }
-  return new Error(text)
-}
-
-function isRef (to: unknown): to is ActorRef {
-  return typeof to === 'object' && to !== null &&
-    typeof (to as ActorRef).peerId === 'string' && typeof (to as ActorRef).name === 'string'
-}
-
 function invalidOption (field: string, why: string): ActorError {
   return new ActorError(C.INVALID_OPTION, `${field} ${why}`, { field })
 }
@@ -156,7 +68,7 @@ async function settlesWithin (p: PromiseLike<unknown>, ms: number): Promise<bool
   }
 }
 
-class System implements ActorSystem {
+class System implements CellHost {
   readonly peerId: string
   private readonly transport: Transport | undefined
   private readonly logger: Logger
