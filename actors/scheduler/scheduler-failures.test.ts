@@ -13,7 +13,8 @@ import { waitFor } from '../testing/rig.js'
 import {
   assertFib, closeAll, createCluster, expectedMid, MID_N, REFERENCE, rejectsGrid, runToEnd, ScriptedWorker, taskSeq, member
 } from '../testing/cluster.js'
-import type { SegmentContext } from './kinds.js'
+import { valuesEqual, type SegmentContext } from './kinds.js'
+import type { ResultPolicy } from './policy.js'
 
 after(closeAll)
 
@@ -34,6 +35,27 @@ describe('scheduler limits and failures', () => {
       for (const s of job.segments) assert.equal(s.attempts, 1, 'busy answers are not attempts')
       const busy = (await c.nodes[0].registry.getSingleMetric('voike_tasks_total')?.get())?.values.find(v => v.labels.status === 'busy')
       assert.ok((busy?.value ?? 0) >= 1, 'busy answers happened and were counted')
+    } finally {
+      await c.close()
+    }
+  })
+
+  test('a result policy given to the scheduler decides: two agreeing runs of every segment (spot check)', { timeout: 120_000 }, async () => {
+    // Accept a value once two runs on different peers agree (kinds.ts valuesEqual); disagreeing runs fail the job.
+    const twoAgree: ResultPolicy = {
+      name: 'two-agree',
+      decide: ({ kind, answer, earlier }) => {
+        if (earlier.length === 0) return { action: 'rerun' }
+        return valuesEqual(kind, earlier[0].value, answer.value) ? { action: 'accept', value: answer.value } : { action: 'reject', reason: 'runs disagree' }
+      }
+    }
+    const c = await createCluster({ nodes: 2, resultPolicy: twoAgree })
+    try {
+      const a = c.nodes[0].scheduler
+      const { id } = await a.grid.submit('fib', { n: 5000, segments: 3 })
+      const job = await runToEnd(a, id)
+      assertFib(job, 5000, REFERENCE[5000])
+      for (const s of job.segments) assert.equal(s.attempts, 2, 'every segment ran twice')
     } finally {
       await c.close()
     }
