@@ -10,6 +10,7 @@
  *
  * This part owns the dead-member tracking and the claim state; the parent loads what is claimed.
  */
+import assert from 'node:assert/strict'
 import type { Logger } from '../../config/logger.js'
 import type { JobRecord, JobStore } from '../../store/types.js'
 import type { MemberTable } from '../membership/table.js'
@@ -93,7 +94,8 @@ export class Takeover {
       for (const id of this.deadSince.keys()) {
         if (this.o.table.get(id) === undefined) { victim = id; break }
       }
-      victim ??= this.deadSince.keys().next().value as string
+      victim ??= this.deadSince.keys().next().value
+      assert.ok(victim !== undefined, 'the map is full, so it has a first key')
       this.deadSince.delete(victim)
       this.claimedFrom.delete(victim)
       this.o.log.warn('too many dead members tracked: forgetting one', { peer: victim, limit: MAX_DEAD_TRACKED })
