@@ -6,6 +6,7 @@ WORKDIR /app
 COPY package.json package-lock.json tsconfig.json ./
 COPY config ./config
 COPY mesh ./mesh
+COPY store ./store
 COPY actors ./actors
 COPY flows ./flows
 COPY vasm ./vasm

@@ -30,7 +30,7 @@ import { connectMoleculer, moleculerVersion } from './baselines/moleculer.js'
 import { connectRawGrpc } from './baselines/raw-grpc.js'
 import { voikeJoinFootprint, voikeLocalTasks, voikeRemoteTasks, voikeSplitFib, voikeSubmitLatency } from './voike.js'
 // The single-threaded baseline runs the project's own kernel: the very code the grid's segments run.
-import { fibInProcess, type FibResult } from '../actors/worker/tasks/fib.js'
+import { fibInProcess, type FibResult } from '../actors/kinds/fib/arith.js'
 
 const PEER_READY_TIMEOUT_MS = 30_000
 

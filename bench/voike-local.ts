@@ -8,8 +8,9 @@
  */
 import '../node/polyfill.js'
 import { Registry } from 'prom-client'
-import { createActorSystem } from '../actors/index.js'
+import { createActorSystem } from '../actors/runtime/index.js'
 import { createWorkerPool } from '../actors/worker/pool.js'
+import noopTasks from '../actors/kinds/noop/task.js'
 import { createWorkerActor } from '../actors/worker/worker-actor.js'
 import { WORKER_ACTOR_NAME } from '../actors/worker/names.js'
 import { createTaskClient } from '../actors/worker/task-client.js'
@@ -22,7 +23,7 @@ export async function measureVoikeLocal (o: VoikeLocalOptions): Promise<number> 
   const registry = new Registry()
   const system = createActorSystem({ peerId: 'local', registry })
   // Threads started up front, as the Piscina peer's minThreads = maxThreads.
-  const pool = createWorkerPool({ registry, threads: o.threads, minThreads: o.threads })
+  const pool = createWorkerPool({ registry, tasks: [noopTasks], threads: o.threads, minThreads: o.threads })
   system.spawn(WORKER_ACTOR_NAME, () => createWorkerActor({ pool }), { mailboxCapacity: 65_536 })
   const client = createTaskClient({ system })
   try {

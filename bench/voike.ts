@@ -18,7 +18,7 @@ import { resolveConfig } from '../config/index.js'
 import { startNode, type VoikeNode } from '../node/node.js'
 import { createClient, type VoikeClient } from '../node/client.js'
 import { createTaskClient } from '../actors/worker/task-client.js'
-import { fibInProcess, type FibResult } from '../actors/worker/tasks/fib.js'
+import { fibInProcess, type FibResult } from '../actors/kinds/fib/arith.js'
 
 const CLI = fileURLToPath(new URL('../node/cli.js', import.meta.url))
 const READY_TIMEOUT_MS = 60_000

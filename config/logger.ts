@@ -4,6 +4,8 @@
  *
  * Components receive a Logger (never a global); `child` adds fixed fields such as the component.
  */
+import { errorFields } from './errors.js'
+
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent'
 
 export interface Logger {
@@ -33,7 +35,8 @@ export function createLogger (options: LoggerOptions = {}): Logger {
     if (LEVELS[level] < min) return
     const record: Record<string, unknown> = { t: new Date().toISOString(), level, ...base, msg }
     if (fields !== undefined) {
-      for (const [k, v] of Object.entries(fields)) record[k] = v instanceof Error ? { code: (v as { code?: string }).code, message: v.message } : v
+      // Errors keep their code, field and causes (errorFields): the cause is often the real story.
+      for (const [k, v] of Object.entries(fields)) record[k] = v instanceof Error ? errorFields(v) : v
     }
     write(JSON.stringify(record, (_k, v) => typeof v === 'bigint' ? v.toString() : v) + '\n')
   }

@@ -1,4 +1,4 @@
-import '../node/polyfill.js'
+import '../config/polyfill.js'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { connect } from 'node:net'

@@ -7,7 +7,7 @@ import './polyfill.js'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { resolveConfig, ConfigError, NODE_FLAGS, parseHostPort, type NodeFlag, type NodeRole } from '../config/index.js'
 import { createClient, type VoikeClient } from './client.js'
-import type { JobView } from './grid-api.js'
+import type { JobView } from '../actors/scheduler/api.js'
 import { runUp } from './up.js'
 
 const USAGE = `voike — a distributed actor grid

@@ -3,7 +3,7 @@
  */
 import { credentials, Metadata, type Client, type ServiceError } from '@grpc/grpc-js'
 import { loadVoikeProto } from './proto.js'
-import type { JobView, JobStatus, SegmentView } from './grid-api.js'
+import type { JobView, JobStatus, SegmentView } from '../actors/scheduler/api.js'
 import type { MemberRecord } from '../actors/membership/table.js'
 
 interface ProtoJob {

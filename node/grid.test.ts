@@ -2,10 +2,10 @@ import './polyfill.js'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { Cluster, getJson, postJson, runCli, storeVariants, dropSchema, waitFor, type NodeProc } from './testkit.js'
-import { fibInProcess } from '../actors/worker/tasks/fib.js'
-import { FIB_REFERENCE } from '../actors/worker/tasks/fib-reference.js'
+import { fibInProcess } from '../actors/kinds/fib/arith.js'
+import { FIB_REFERENCE } from '../actors/kinds/fib/reference.js'
 import { createClient } from './client.js'
-import type { JobView } from './grid-api.js'
+import type { JobView } from '../actors/scheduler/api.js'
 
 const REFERENCE = FIB_REFERENCE
 

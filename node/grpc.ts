@@ -6,8 +6,8 @@
 import { Server, ServerCredentials, status as Status, type ServerUnaryCall, type ServerWritableStream, type sendUnaryData, type Metadata } from '@grpc/grpc-js'
 import type { Logger } from '../config/logger.js'
 import type { MemberTable, MemberRecord } from '../actors/membership/table.js'
-import { GridError, TERMINAL_STATUSES, type GridService, type JobStatus, type JobView } from './grid-api.js'
-import { keyMatches } from './http.js'
+import { GridError, isJobStatus, TERMINAL_STATUSES, type GridService, type JobStatus, type JobView } from '../actors/scheduler/api.js'
+import { API_KEY_HEADER, keyMatches } from './auth.js'
 import { loadVoikeProto } from './proto.js'
 
 export interface GrpcOptions {
@@ -61,7 +61,7 @@ export async function startGrpc (o: GrpcOptions): Promise<GrpcServer> {
   const maxMessageBytes = o.maxMessageBytes ?? 1024 * 1024
   const server = new Server({ 'grpc.max_receive_message_length': maxMessageBytes, 'grpc.max_send_message_length': 64 * 1024 * 1024 })
 
-  const authorized = (md: Metadata): boolean => keyMatches(o.apiKey, md.get('x-voike-api-key')[0]?.toString())
+  const authorized = (md: Metadata): boolean => keyMatches(o.apiKey, md.get(API_KEY_HEADER)[0]?.toString())
   const unauthenticated: GrpcError = { code: Status.UNAUTHENTICATED, details: 'missing or wrong x-voike-api-key' }
 
   /** Wraps a unary handler: auth, then errors mapped to status codes. */
@@ -93,7 +93,7 @@ export async function startGrpc (o: GrpcOptions): Promise<GrpcServer> {
     }),
     CancelJob: unary(async (req: { id: string }) => jobToProto(await o.grid.cancel(req.id))),
     ListJobs: unary(async (req: { limit: number, status: string }) => {
-      if (req.status !== '' && !['queued', 'running', 'succeeded', 'failed', 'cancelled'].includes(req.status)) {
+      if (req.status !== '' && !isJobStatus(req.status)) {
         throw new GridError('ERR_INVALID_ARGUMENT', 'status must be queued, running, succeeded, failed or cancelled', 'status')
       }
       const jobs = await o.grid.list({ limit: req.limit === 0 ? undefined : Math.min(req.limit, 1000), status: req.status === '' ? undefined : req.status as JobStatus })

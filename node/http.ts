@@ -3,11 +3,12 @@
  * of gRPC. node:http, no framework: a handful of routes does not need one.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import { timingSafeEqual } from 'node:crypto'
+import { API_KEY_HEADER, keyMatches } from './auth.js'
 import type { Registry } from 'prom-client'
+import { VoikeError } from '../config/errors.js'
 import type { Logger } from '../config/logger.js'
 import type { MemberTable } from '../actors/membership/table.js'
-import { GridError, type GridService, type JobStatus } from './grid-api.js'
+import { GridError, isJobStatus, JOB_STATUSES, type GridService, type JobStatus } from '../actors/scheduler/api.js'
 
 export interface HttpOptions {
   host: string
@@ -24,18 +25,12 @@ export interface HttpOptions {
 
 export interface HttpServer { address: string, close: () => Promise<void> }
 
-const JOB_STATUSES = new Set(['queued', 'running', 'succeeded', 'failed', 'cancelled'])
 
-export function keyMatches (expected: string | undefined, given: unknown): boolean {
-  if (expected === undefined) return true
-  if (typeof given !== 'string') return false
-  const a = Buffer.from(expected)
-  const b = Buffer.from(given)
-  return a.length === b.length && timingSafeEqual(a, b)
-}
-
-class HttpError extends Error {
-  constructor (readonly status: number, message: string, readonly code: string, readonly field?: string) { super(message) }
+class HttpError extends VoikeError {
+  constructor (readonly status: number, message: string, code: string, field?: string) {
+    super(code, message, { field })
+    this.name = 'HttpError'
+  }
 }
 
 function send (res: ServerResponse, status: number, body: unknown): void {
@@ -85,7 +80,7 @@ export async function startHttp (o: HttpOptions): Promise<HttpServer> {
       res.end(text)
       return
     }
-    if (!keyMatches(o.apiKey, req.headers['x-voike-api-key'])) throw new HttpError(401, 'missing or wrong x-voike-api-key', 'ERR_UNAUTHENTICATED')
+    if (!keyMatches(o.apiKey, req.headers[API_KEY_HEADER])) throw new HttpError(401, 'missing or wrong x-voike-api-key', 'ERR_UNAUTHENTICATED')
     if (req.method === 'GET' && path === '/mesh/nodes') return send(res, 200, o.table.all())
     if (path === '/grid/jobs' && req.method === 'POST') {
       const { kind, params } = splitSubmitBody(await readJson(req, maxBodyBytes))
@@ -96,7 +91,7 @@ export async function startHttp (o: HttpOptions): Promise<HttpServer> {
       const status = url.searchParams.get('status') ?? undefined
       const limit = limitText === null ? undefined : Number(limitText)
       if (limit !== undefined && (!Number.isInteger(limit) || limit < 1 || limit > 1000)) throw new HttpError(400, 'limit must be an integer 1-1000', 'ERR_INVALID_ARGUMENT', 'limit')
-      if (status !== undefined && !JOB_STATUSES.has(status)) throw new HttpError(400, `status must be one of ${[...JOB_STATUSES].join(', ')}`, 'ERR_INVALID_ARGUMENT', 'status')
+      if (status !== undefined && !isJobStatus(status)) throw new HttpError(400, `status must be one of ${JOB_STATUSES.join(', ')}`, 'ERR_INVALID_ARGUMENT', 'status')
       return send(res, 200, await o.grid.list({ limit, status: status as JobStatus | undefined }))
     }
     const m = /^\/grid\/jobs\/([A-Za-z0-9_-]{1,64})(\/cancel)?$/.exec(path)

@@ -9,14 +9,20 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import type { NodeConfig } from '../config/index.js'
 import { createLogger, type Logger } from '../config/logger.js'
 import { createMesh, loadOrCreateIdentity, type Mesh } from '../mesh/index.js'
-import { createActorSystem, type ActorSystem, type Envelope } from '../actors/index.js'
+import { createActorSystem, type ActorSystem, type Envelope } from '../actors/runtime/index.js'
 import { MemberTable, type MemberRecord } from '../actors/membership/table.js'
-import { createMembershipActor, MEMBERSHIP_ACTOR, parseMember } from '../actors/membership/membership-actor.js'
-import { createWorkerPool, type WorkerPool } from '../actors/worker/pool.js'
-import { createWorkerActor } from '../actors/worker/worker-actor.js'
-import { WORKER_ACTOR_NAME } from '../actors/worker/names.js'
-import { createScheduler, SCHEDULER_ACTOR, SCHEDULER_SPAWN_OPTIONS, type Scheduler } from '../actors/scheduler/index.js'
-import { createStore, type Store } from './store/index.js'
+import { MEMBERSHIP_ACTOR, parseMember } from '../actors/membership/membership-actor.js'
+import { membershipService } from '../actors/membership/service.js'
+import { spawnServices, type ServiceActor } from '../actors/runtime/service.js'
+import { createWorkerPool } from '../actors/worker/pool.js'
+import { workerService } from '../actors/worker/service.js'
+import { checkTaskKinds, createScheduler, type JobKind, type Scheduler } from '../actors/scheduler/index.js'
+import { schedulerService } from '../actors/scheduler/service.js'
+import type { TaskModule } from '../actors/worker/task-kinds.js'
+import { fibKind } from '../actors/kinds/fib/job.js'
+import fibTasks from '../actors/kinds/fib/task.js'
+import noopTasks from '../actors/kinds/noop/task.js'
+import { createStore, type MemberStore } from '../store/index.js'
 import { startHttp, type HttpServer } from './http.js'
 import { startGrpc, type GrpcServer } from './grpc.js'
 
@@ -49,7 +55,10 @@ export interface StartOptions {
   onFatal?: (err: Error) => void
 }
 
-const CRITICAL_ACTORS = new Set([MEMBERSHIP_ACTOR, 'scheduler', 'worker'])
+/** The job kinds this node runs: each kind's job side (the scheduler) ... */
+const JOB_KINDS: ReadonlyArray<JobKind<any, any>> = [fibKind]
+/** ... and the worker side of every kind (plus `noop`, the benches' and tests' empty task). */
+const TASK_MODULES: readonly TaskModule[] = [noopTasks, fibTasks]
 
 /** A libp2p peer id in text form. */
 function isPeerId (id: string): boolean {
@@ -75,6 +84,8 @@ export async function startNode (config: NodeConfig, options: StartOptions = {})
 
     let self: MemberRecord | undefined
     let scheduler: Scheduler | undefined
+    /** Names of the service actors the node cannot live without (set once they are spawned). */
+    let critical: ReadonlySet<string> = new Set()
     // The mesh and the actor system refer to each other: the mesh delivers envelopes to the
     // system, the system sends through the mesh. `system` is set before the mesh can deliver.
     let system: ActorSystem | undefined
@@ -105,7 +116,7 @@ export async function startNode (config: NodeConfig, options: StartOptions = {})
       onGiveUp: (name, err) => {
         log.error('actor gave up after repeated crashes', { actor: name, err })
         // Without these the node only pretends to be a member: let its supervisor restart it.
-        if (CRITICAL_ACTORS.has(name)) options.onFatal?.(new Error(`actor ${name} gave up: ${err.message}`))
+        if (critical.has(name)) options.onFatal?.(new Error(`actor ${name} gave up: ${err.message}`))
       }
     })
     system = sys
@@ -137,7 +148,10 @@ export async function startNode (config: NodeConfig, options: StartOptions = {})
     registerMeshMetrics(registry, table)
     if (config.role === 'genesis') await loadRegistry(store, table, self, log)
 
-    sys.spawn(MEMBERSHIP_ACTOR, createMembershipActor({
+    // The service actors, composed as a list; at stop their closes run in reverse order.
+    const services: ServiceActor[] = []
+    cleanups.push(async () => { for (const s of [...services].reverse()) await s.close?.() })
+    services.push(membershipService({
       table,
       store: config.role === 'genesis' ? store : undefined,
       connect: async (peerId, addrs) => {
@@ -150,17 +164,16 @@ export async function startNode (config: NodeConfig, options: StartOptions = {})
       isConnected: (peerId) => { try { return mesh.isConnected(peerId) } catch { return false } },
       isValidPeerId: isPeerId,
       logger: log.child({ component: 'membership' })
-    }), { mailboxCapacity: 4096 })
+    }))
+    const pool = createWorkerPool({ registry, tasks: TASK_MODULES, threads: config.threads, logger: log.child({ component: 'pool' }) })
+    services.push(workerService({ pool, logger: log.child({ component: 'worker' }) }))
+    // Both sides of every job kind are registered before anything runs.
+    checkTaskKinds(JOB_KINDS, pool.taskKinds())
+    scheduler = createScheduler({ system: sys, store, table, registry, kinds: JOB_KINDS, logger: log.child({ component: 'scheduler' }) })
+    services.push(schedulerService(scheduler))
+    critical = spawnServices(sys, services)
     const ticker = setInterval(() => { tellMembership({ type: 'tick' }) }, tickMs)
     cleanups.push(async () => { clearInterval(ticker) })
-
-    const pool: WorkerPool = createWorkerPool({ registry, threads: config.threads, logger: log.child({ component: 'pool' }) })
-    cleanups.push(async () => { await pool.close() })
-    sys.spawn(WORKER_ACTOR_NAME, () => createWorkerActor({ pool, logger: log.child({ component: 'worker' }) }), { mailboxCapacity: 65536 })
-
-    scheduler = createScheduler({ system: sys, store, table, registry, logger: log.child({ component: 'scheduler' }) })
-    cleanups.push(async () => { await scheduler.close() })
-    sys.spawn(SCHEDULER_ACTOR, scheduler.factory, SCHEDULER_SPAWN_OPTIONS)
 
     if (config.genesis.length > 0) await join(config.genesis, mesh, sys, self, options.joinTimeoutMs ?? 60_000, log)
     await scheduler.resume()
@@ -195,7 +208,7 @@ export async function startNode (config: NodeConfig, options: StartOptions = {})
 }
 
 /** Genesis reloads the registry it persisted: everyone is suspect until they answer again. */
-async function loadRegistry (store: Store, table: MemberTable, self: MemberRecord, log: Logger): Promise<void> {
+async function loadRegistry (store: MemberStore, table: MemberTable, self: MemberRecord, log: Logger): Promise<void> {
   const known = await store.listMembers()
   for (const m of known) {
     if (m.peerId === self.peerId) continue

@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import pg from 'pg'
+import { waitFor as rigWaitFor } from '../actors/testing/rig.js'
 
 export const CLI_PATH = fileURLToPath(new URL('./cli.js', import.meta.url))
 
@@ -37,17 +38,9 @@ export function p2pPort (node: NodeProc): number {
   return Number(node.ready.p2p[0].split('/')[4])
 }
 
+/** The rig's waitFor (actors/testing/rig.ts), polling less often: these conditions ask other processes. */
 export async function waitFor<T> (fn: () => T | undefined | false | Promise<T | undefined | false>, what: string, timeoutMs = 30_000, everyMs = 25): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  let lastError: unknown
-  for (;;) {
-    try {
-      const v = await fn()
-      if (v !== undefined && v !== false) return v
-    } catch (err) { lastError = err }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError !== undefined ? ` (last error: ${(lastError as Error).message})` : ''}`)
-    await new Promise(resolve => setTimeout(resolve, everyMs))
-  }
+  return await rigWaitFor(fn, what, timeoutMs, everyMs)
 }
 
 export async function getJson<T = unknown> (http: string, path: string, headers: Record<string, string> = {}): Promise<{ status: number, body: T }> {

@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { ConfigError } from '../config/index.js'
 import { createClient } from './client.js'
-import type { JobView } from './grid-api.js'
+import type { JobView } from '../actors/scheduler/api.js'
 
 const CLI = fileURLToPath(new URL('./cli.js', import.meta.url))
 const MAX_NODES = 32

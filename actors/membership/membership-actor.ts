@@ -8,11 +8,11 @@
  * Failure: a lost connection makes a member `suspect`; it is redialled every tick and declared
  * `dead` after `suspectTimeoutMs` without a connection. A member that comes back is `alive`.
  */
-import type { Actor, ActorSystem, MessageContext } from '../index.js'
-import { ReplyError } from '../index.js'
+import type { Actor, ActorSystem, MessageContext } from '../runtime/index.js'
+import { ReplyError } from '../runtime/index.js'
 import type { Logger } from '../../config/logger.js'
 import { silentLogger } from '../../config/logger.js'
-import type { Store } from '../../node/store/types.js'
+import type { MemberStore } from '../../store/types.js'
 import { MemberTable, MAX_MEMBERS, type MemberRecord } from './table.js'
 
 export const MEMBERSHIP_ACTOR = 'membership'
@@ -32,7 +32,7 @@ export type MembershipMessage =
 export interface MembershipDeps {
   table: MemberTable
   /** Present on Genesis only: where the registry persists. */
-  store?: Store
+  store?: MemberStore
   /** Connects to a member at one of its addresses (the mesh's dial). */
   connect: (peerId: string, addrs: string[]) => Promise<void>
   isConnected: (peerId: string) => boolean

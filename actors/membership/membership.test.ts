@@ -1,8 +1,8 @@
-import '../../node/polyfill.js'
+import '../../config/polyfill.js'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { Registry } from 'prom-client'
-import { createActorSystem } from '../index.js'
+import { createActorSystem } from '../runtime/index.js'
 import { MemberTable, type MemberRecord } from './table.js'
 import { createMembershipActor, MEMBERSHIP_ACTOR, parseMember } from './membership-actor.js'
 

@@ -2,7 +2,7 @@
  * The node's view of the cluster: every member it knows, with status. Owned and mutated by the
  * membership actor only; everything else (scheduler, APIs, metrics) reads it and subscribes.
  */
-import type { MemberRecord, MemberStatus } from '../../node/store/types.js'
+import type { MemberRecord, MemberStatus } from '../../store/types.js'
 
 export type { MemberRecord, MemberStatus }
 

@@ -1,36 +1,71 @@
 /**
- * The registry of job kinds. A job kind turns validated parameters into segments (contiguous
- * ranges, each one worker task) and folds the segments' values into the job's result. To add a
- * kind: implement JobKind (see fib-kind.ts) and pass it in `kinds` to createScheduler, or add it to
- * DEFAULT_JOB_KINDS.
+ * Job kinds: the plug-in seam of the grid. A job kind turns validated parameters into segments
+ * (each described by a descriptor the kind owns, each one worker task) and folds the segments'
+ * values into the job's result. Kinds live in `actors/kinds/<name>/` with their worker side
+ * (task.ts) beside them; the composition root (node/node.ts) registers both, and checks at start
+ * that every task kind a job kind dispatches is registered with the workers (checkTaskKinds).
+ *
+ * The scheduler, the store and the views never look inside a descriptor: the store keeps it as
+ * JSON, the views show what `describe` returns.
  */
-import { GridError } from '../../node/grid-api.js'
-import { fibKind } from './fib-kind.js'
+import { GridError } from './api.js'
 
-export interface SegmentSpan {
-  start: number
-  end: number
+/** What every method of a kind learns about the job. */
+export interface JobContext<P> {
+  /** The normalized parameters (what validate returned). */
+  readonly params: P
+  /** Number of segments of the job. */
+  readonly segments: number
 }
 
-export interface JobKind<P = unknown> {
+/** ... and about one segment. */
+export interface SegmentContext<P, D> extends JobContext<P> {
+  readonly index: number
+  readonly descriptor: D
+  /** The segment with the highest index (fib's carries F(n)). */
+  readonly isLast: boolean
+}
+
+export interface JobKind<P = unknown, D = unknown> {
   /** The name users submit (`fib`); 1..64 characters `[a-z0-9_-]`. */
   readonly name: string
+  /** The worker task kinds `task` may return; each must be registered with the workers. */
+  readonly taskKinds: readonly string[]
+  /**
+   * Name of the actor on each member that runs this kind's tasks; default the scheduler's
+   * `targetActor` option (`worker`).
+   */
+  readonly target?: string
+  /**
+   * True when a segment's value depends only on its descriptor and the job's parameters (not on
+   * where or when it ran): a result policy may then compare two runs of one segment with `equal`.
+   */
+  readonly deterministic: boolean
   /**
    * Checks the user's parameters; returns them normalized (plain JSON, what is stored and what
    * the other methods get). Throws GridError ERR_INVALID_ARGUMENT naming the field.
    */
   validate: (params: unknown) => P
-  /** The segments, in order; at least one, at most MAX_SEGMENTS_PER_JOB (store limit). */
-  split: (params: P) => SegmentSpan[]
-  /** The worker task of segment `index` (the worker's task kind and its payload). */
-  task: (params: P, span: SegmentSpan, index: number, isLast: boolean) => { kind: string, payload: unknown }
+  /** The segments' descriptors, in order (plain JSON); at least one, at most MAX_SEGMENTS_PER_JOB. */
+  split: (params: P) => D[]
+  /** Checks a descriptor read back from the store (resume, takeover); throws when unusable. */
+  checkDescriptor: (raw: unknown) => D
+  /**
+   * The fields a user sees for a segment, put between its `index` and its `status` in the job's
+   * JSON (fib: `{ start, end }`, as the contract prints them).
+   */
+  describe: (descriptor: D) => Record<string, unknown>
+  /** A short text naming the segment in error messages (fib: `[start, end)`). */
+  label: (descriptor: D) => string
+  /** The worker task of a segment (the worker's task kind, one of taskKinds, and its payload). */
+  task: (seg: SegmentContext<P, D>) => { kind: string, payload: unknown }
   /**
    * Checks a segment's value as it came back from a worker (it crossed the wire) and returns the
    * clean copy to keep and persist; throws (any error, its message is kept) when it is unusable.
    */
-  checkValue: (params: P, span: SegmentSpan, index: number, isLast: boolean, value: unknown) => unknown
+  checkValue: (seg: SegmentContext<P, D>, value: unknown) => unknown
   /** The job's result from every segment's (checked) value, in index order. */
-  combine: (params: P, values: unknown[]) => unknown
+  combine: (job: JobContext<P>, values: unknown[]) => unknown
   /**
    * Optional: about how long one thread needs for the segment, in ms. A segment's timeout is
    * then `max(limits.segmentTimeoutMs, ESTIMATE_TIMEOUT_FACTOR × estimate)`, capped by
@@ -38,7 +73,9 @@ export interface JobKind<P = unknown> {
    * forever. Should err on the high side; a throw or a value that is not a finite number ≥ 0
    * means "no estimate".
    */
-  estimateMs?: (params: P, span: SegmentSpan) => number
+  estimateMs?: (seg: SegmentContext<P, D>) => number
+  /** Optional: whether two checked values of one segment agree (default: same JSON). */
+  equal?: (a: unknown, b: unknown) => boolean
 }
 
 /** A segment's timeout allows this many times its estimated cost (slower machines, shared cores). */
@@ -49,11 +86,11 @@ export const ESTIMATE_TIMEOUT_FACTOR = 10
  * ESTIMATE_TIMEOUT_FACTOR × the kind's estimate but never above `capMs` (limits.maxSegmentTimeoutMs;
  * a cap below `baseMs` leaves `baseMs`). An integer number of ms.
  */
-export function segmentTimeoutMs (kind: JobKind<any>, params: unknown, span: SegmentSpan, baseMs: number, capMs: number): number {
+export function segmentTimeoutMs (kind: JobKind<any, any>, seg: SegmentContext<unknown, unknown>, baseMs: number, capMs: number): number {
   if (typeof kind.estimateMs !== 'function') return baseMs
   let estimate: number
   try {
-    estimate = kind.estimateMs(params, span)
+    estimate = kind.estimateMs(seg)
   } catch {
     return baseMs
   }
@@ -61,25 +98,36 @@ export function segmentTimeoutMs (kind: JobKind<any>, params: unknown, span: Seg
   return Math.max(baseMs, Math.min(capMs, Math.ceil(estimate * ESTIMATE_TIMEOUT_FACTOR)))
 }
 
-/** Kinds known when createScheduler is given none. */
-export const DEFAULT_JOB_KINDS: ReadonlyArray<JobKind<any>> = [fibKind]
+/** Whether two values of one segment agree: the kind's `equal`, else equal JSON. */
+export function valuesEqual (kind: JobKind<any, any>, a: unknown, b: unknown): boolean {
+  if (typeof kind.equal === 'function') return kind.equal(a, b)
+  return JSON.stringify(a) === JSON.stringify(b)
+}
 
 const KIND_NAME_RE = /^[a-z0-9_-]{1,64}$/
+const METHODS = ['validate', 'split', 'checkDescriptor', 'describe', 'label', 'task', 'checkValue', 'combine'] as const
 
-export type KindRegistry = ReadonlyMap<string, JobKind<any>>
+export type KindRegistry = ReadonlyMap<string, JobKind<any, any>>
 
 /** Builds the registry; throws TypeError on a malformed kind or a repeated name. */
-export function createKindRegistry (kinds: ReadonlyArray<JobKind<any>> = DEFAULT_JOB_KINDS): KindRegistry {
+export function createKindRegistry (kinds: ReadonlyArray<JobKind<any, any>>): KindRegistry {
   if (!Array.isArray(kinds) || kinds.length === 0) throw new TypeError('job kinds: a non-empty array is needed')
-  const map = new Map<string, JobKind<any>>()
+  const map = new Map<string, JobKind<any, any>>()
   for (const k of kinds) {
     if (typeof k !== 'object' || k === null || typeof k.name !== 'string' || !KIND_NAME_RE.test(k.name)) {
       throw new TypeError('job kinds: each kind needs a name matching [a-z0-9_-]{1,64}')
     }
-    for (const fn of ['validate', 'split', 'task', 'checkValue', 'combine'] as const) {
+    for (const fn of METHODS) {
       if (typeof k[fn] !== 'function') throw new TypeError(`job kind ${k.name}: ${fn} must be a function`)
     }
-    if (k.estimateMs !== undefined && typeof k.estimateMs !== 'function') throw new TypeError(`job kind ${k.name}: estimateMs must be a function when given`)
+    for (const fn of ['estimateMs', 'equal'] as const) {
+      if (k[fn] !== undefined && typeof k[fn] !== 'function') throw new TypeError(`job kind ${k.name}: ${fn} must be a function when given`)
+    }
+    if (!Array.isArray(k.taskKinds) || k.taskKinds.length === 0 || !k.taskKinds.every((t: unknown) => typeof t === 'string')) {
+      throw new TypeError(`job kind ${k.name}: taskKinds must be a non-empty array of task kind names`)
+    }
+    if (typeof k.deterministic !== 'boolean') throw new TypeError(`job kind ${k.name}: deterministic must be a boolean`)
+    if (k.target !== undefined && (typeof k.target !== 'string' || k.target.length === 0)) throw new TypeError(`job kind ${k.name}: target must be an actor name when given`)
     if (map.has(k.name)) throw new TypeError(`job kinds: ${k.name} is registered twice`)
     map.set(k.name, k)
   }
@@ -87,10 +135,24 @@ export function createKindRegistry (kinds: ReadonlyArray<JobKind<any>> = DEFAULT
 }
 
 /**
+ * The startup check that both sides of every kind are registered: each task kind a job kind
+ * dispatches must be one the workers run (`taskKinds`, the pool's names). Throws TypeError
+ * naming every one missing; a node must not start and fail each such job at its first segment.
+ */
+export function checkTaskKinds (kinds: ReadonlyArray<JobKind<any, any>>, taskKinds: Iterable<string>): void {
+  const known = new Set(taskKinds)
+  const missing: string[] = []
+  for (const k of kinds) for (const t of k.taskKinds) if (!known.has(t)) missing.push(`${k.name} → ${t}`)
+  if (missing.length > 0) {
+    throw new TypeError(`job kinds dispatch task kinds the workers do not run: ${missing.join(', ')} (known: ${[...known].join(', ') || 'none'})`)
+  }
+}
+
+/**
  * The kind a user asked for: a non-string → ERR_INVALID_ARGUMENT, an unknown name →
  * ERR_UNKNOWN_KIND, both with field `kind`.
  */
-export function resolveKind (registry: KindRegistry, kind: unknown): JobKind<any> {
+export function resolveKind (registry: KindRegistry, kind: unknown): JobKind<any, any> {
   if (typeof kind !== 'string' || kind.length === 0) {
     throw new GridError('ERR_INVALID_ARGUMENT', 'kind: must be a non-empty string', 'kind')
   }

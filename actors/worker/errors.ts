@@ -2,15 +2,13 @@
  * Errors of the worker pool and its task kinds. `code` is stable and meant for programs (it
  * crosses the wire inside `results` messages); `message` is for humans.
  */
-export class WorkerError extends Error {
-  readonly code: string
-  /** For ERR_INVALID_ARGUMENT: the parameter at fault (`n`, `segments`, `start`, ...). */
-  readonly field: string | undefined
+import { VoikeError } from '../../config/errors.js'
+
+export class WorkerError extends VoikeError {
+  /** `field`, for ERR_INVALID_ARGUMENT: the parameter at fault (`n`, `segments`, `start`, ...). */
   constructor (code: string, message: string, options?: { field?: string, cause?: unknown }) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause })
+    super(code, message, options)
     this.name = 'WorkerError'
-    this.code = code
-    this.field = options?.field
   }
 }
 
@@ -30,6 +28,8 @@ export const WorkerErrorCode = {
   TASK_FAILED: 'ERR_TASK_FAILED',
   /** The thread running the task died (crash, out of memory, terminated). */
   WORKER_CRASHED: 'ERR_WORKER_CRASHED',
+  /** An option given to a factory of this folder is unusable; `field` names it. */
+  INVALID_OPTION: 'ERR_INVALID_OPTION',
   /** The pool is closed. */
   POOL_CLOSED: 'ERR_POOL_CLOSED'
 } as const

@@ -1,24 +1,18 @@
-import '../../node/polyfill.js'
+import '../../config/polyfill.js'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { TEST_TASKS, waitFor } from '../testing/rig.js'
 import { Registry } from 'prom-client'
 import { createWorkerPool, type WorkerPool } from './pool.js'
-import { combineFib, fibInProcess, splitFib, type FibSegmentResult } from './tasks/fib.js'
+import { combineFib, fibInProcess, splitFib, type FibSegmentResult } from '../kinds/fib/arith.js'
 
 // A segment long enough (tens of seconds) that it is surely still running when a test aborts it.
 const LONG_SEGMENT = { kind: 'fib-segment', payload: { start: 0, end: 3_000_000, last: false } }
 
-async function waitFor (cond: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-}
 
 async function withPool (options: Partial<Parameters<typeof createWorkerPool>[0]>, fn: (pool: WorkerPool, registry: Registry) => Promise<void>): Promise<void> {
   const registry = new Registry()
-  const pool = createWorkerPool({ registry, threads: 2, ...options })
+  const pool = createWorkerPool({ registry, tasks: TEST_TASKS, threads: 2, ...options })
   try {
     await fn(pool, registry)
   } finally {
@@ -111,7 +105,7 @@ test('work queued behind an aborted batch still runs (its thread is replaced)', 
 
 test('metrics are on the given registry and removed on close', async () => {
   const registry = new Registry()
-  const pool = createWorkerPool({ registry, threads: 1 })
+  const pool = createWorkerPool({ registry, tasks: TEST_TASKS, threads: 1 })
   await pool.run('noop', null)
   const text = await registry.metrics()
   assert.match(text, /^voike_worker_pool_utilization \d/m)
@@ -120,7 +114,7 @@ test('metrics are on the given registry and removed on close', async () => {
   await pool.close()
   assert.doesNotMatch(await registry.metrics(), /voike_worker_pool/)
   // A new pool can take the same registry.
-  const again = createWorkerPool({ registry, threads: 1 })
+  const again = createWorkerPool({ registry, tasks: TEST_TASKS, threads: 1 })
   await again.close()
 })
 
@@ -134,7 +128,7 @@ test('threads are created on demand and retired when idle', async () => {
 })
 
 test('close rejects work in flight and later calls with ERR_POOL_CLOSED', { timeout: 60_000 }, async () => {
-  const pool = createWorkerPool({ registry: new Registry(), threads: 1 })
+  const pool = createWorkerPool({ registry: new Registry(), tasks: TEST_TASKS, threads: 1 })
   const inFlight = pool.runBatch([LONG_SEGMENT])
   const settled = inFlight.then(() => undefined, (err: unknown) => err) // observed before close rejects it
   await waitFor(() => pool.stats().running === 1 && pool.stats().threads === 1, 'the batch to start')
@@ -147,9 +141,9 @@ test('close rejects work in flight and later calls with ERR_POOL_CLOSED', { time
 
 test('options are validated', () => {
   const registry = new Registry()
-  assert.throws(() => createWorkerPool({ registry, threads: 0 }), /threads/)
-  assert.throws(() => createWorkerPool({ registry, threads: 2, minThreads: 3 }), /minThreads/)
-  assert.throws(() => createWorkerPool({ registry, maxQueue: -1 }), /maxQueue/)
-  assert.throws(() => createWorkerPool({ registry, idleTimeoutMs: 1.5 }), /idleTimeoutMs/)
+  assert.throws(() => createWorkerPool({ registry, tasks: TEST_TASKS, threads: 0 }), /threads/)
+  assert.throws(() => createWorkerPool({ registry, tasks: TEST_TASKS, threads: 2, minThreads: 3 }), /minThreads/)
+  assert.throws(() => createWorkerPool({ registry, tasks: TEST_TASKS, maxQueue: -1 }), /maxQueue/)
+  assert.throws(() => createWorkerPool({ registry, tasks: TEST_TASKS, idleTimeoutMs: 1.5 }), /idleTimeoutMs/)
   assert.throws(() => createWorkerPool({} as never), /registry/)
 })

@@ -15,14 +15,21 @@ import { performance } from 'node:perf_hooks'
 import { Piscina } from 'piscina'
 import { Counter, Gauge, type Registry } from 'prom-client'
 import { silentLogger, type Logger } from '../../config/logger.js'
+import { intOption, resolveInts, type IntTable } from '../../config/options.js'
 import { WorkerError, WorkerErrorCode } from './errors.js'
-import type { BatchTask, TaskResult } from './thread.js'
+import type { BatchTask, TaskResult, ThreadData } from './thread.js'
+import { createTaskRegistry, type TaskKind, type TaskModule } from './task-kinds.js'
 
 export type { BatchTask, TaskResult } from './thread.js'
 
 export interface WorkerPoolOptions {
   /** Registry for the pool's metrics (one pool per registry; close() unregisters them). */
   registry: Registry
+  /**
+   * The task kinds the pool runs: the default exports of task modules (`actors/kinds/<kind>/task.ts`),
+   * given by the composition root. Every thread imports the same modules.
+   */
+  tasks: readonly TaskModule[]
   /** Maximum number of threads. Default os.availableParallelism(). 1 … 256. */
   threads?: number
   /**
@@ -91,6 +98,10 @@ export interface WorkerPool {
   stats: () => WorkerPoolStats
   /** Stops the threads at once: waiting and running batches reject with ERR_POOL_CLOSED. */
   close: () => Promise<void>
+  /** The registered task kind of that name (for early rejection and batching), or undefined. */
+  taskKind: (name: string) => TaskKind | undefined
+  /** Names of every registered task kind. */
+  taskKinds: () => string[]
 }
 
 /** Time constant of the utilization average. */
@@ -121,7 +132,8 @@ export function createWorkerPool (options: WorkerPoolOptions): WorkerPool {
     // One batch per thread at a time: a dispatched batch is then either waiting or running,
     // so aborting a waiting one never terminates a thread that runs someone else's batch.
     concurrentTasksPerWorker: 1,
-    recordTiming: true
+    recordTiming: true,
+    workerData: { taskModules: opts.tasks.map(m => m.url) } satisfies ThreadData
   })
   // Piscina emits 'error' for a thread failing with no task on it; unhandled, it would crash
   // the process.
@@ -248,7 +260,9 @@ export function createWorkerPool (options: WorkerPoolOptions): WorkerPool {
     freeSlots: () => closed ? 0 : Math.max(0, capacity - inFlight),
     utilization,
     stats,
-    close
+    close,
+    taskKind: (name) => opts.taskRegistry.get(name),
+    taskKinds: () => [...opts.taskRegistry.keys()]
   }
 }
 
@@ -277,6 +291,8 @@ function registerMetrics (registry: Registry, read: Readers): { tasks: Counter<'
 
 interface FilledOptions {
   registry: Registry
+  tasks: readonly TaskModule[]
+  taskRegistry: ReadonlyMap<string, TaskKind>
   threads: number
   minThreads: number
   maxQueue: number
@@ -289,21 +305,17 @@ function validateOptions (o: WorkerPoolOptions): FilledOptions {
   if (o.registry === undefined || typeof (o.registry as { registerMetric?: unknown }).registerMetric !== 'function') {
     throw new TypeError('createWorkerPool: options.registry must be a prom-client Registry')
   }
-  const threads = intOption('threads', o.threads, os.availableParallelism(), 1, 256)
-  return {
-    registry: o.registry,
-    threads,
-    minThreads: intOption('minThreads', o.minThreads, 0, 0, threads),
-    maxQueue: intOption('maxQueue', o.maxQueue, threads * 64, 0, 1_000_000),
-    idleTimeoutMs: intOption('idleTimeoutMs', o.idleTimeoutMs, 30_000, 0, 24 * 3600_000),
-    maxBatchSize: intOption('maxBatchSize', o.maxBatchSize, 4096, 1, 1_000_000)
+  // Throws (TypeError) on a malformed module or a kind registered twice.
+  const tasks = createTaskRegistry(o.tasks)
+  const fail = (field: string, why: string): WorkerError =>
+    new WorkerError(WorkerErrorCode.INVALID_OPTION, `createWorkerPool: options.${field} ${why}`, { field })
+  const threads = intOption(o.threads, 'threads', { default: os.availableParallelism(), min: 1, max: 256 }, fail)
+  // The other bounds depend on the thread count, so their table is built from it.
+  const table: IntTable<'minThreads' | 'maxQueue' | 'idleTimeoutMs' | 'maxBatchSize'> = {
+    minThreads: { default: 0, min: 0, max: threads },
+    maxQueue: { default: threads * 64, min: 0, max: 1_000_000 },
+    idleTimeoutMs: { default: 30_000, min: 0, max: 24 * 3600_000 },
+    maxBatchSize: { default: 4096, min: 1, max: 1_000_000 }
   }
-}
-
-function intOption (name: string, v: number | undefined, dflt: number, min: number, max: number): number {
-  if (v === undefined) return dflt
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-    throw new RangeError(`createWorkerPool: options.${name} must be an integer in [${min}, ${max}], got ${String(v)}`)
-  }
-  return v
+  return { registry: o.registry, tasks: o.tasks, taskRegistry: tasks, threads, ...resolveInts(table, { minThreads: o.minThreads, maxQueue: o.maxQueue, idleTimeoutMs: o.idleTimeoutMs, maxBatchSize: o.maxBatchSize }, fail) }
 }

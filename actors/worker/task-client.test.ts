@@ -1,8 +1,9 @@
-import '../../node/polyfill.js'
+import '../../config/polyfill.js'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { TEST_TASKS } from '../testing/rig.js'
 import { Registry } from 'prom-client'
-import { createActorSystem, createLoopbackTransports } from '../index.js'
+import { createActorSystem, createLoopbackTransports } from '../runtime/index.js'
 import { createWorkerPool } from './pool.js'
 import { createWorkerActor } from './worker-actor.js'
 import { WORKER_ACTOR_NAME } from './names.js'
@@ -14,7 +15,7 @@ test('task client: tasks of one turn travel as one message to a remote worker an
   const b = createActorSystem({ peerId: 'B', registry: new Registry(), transport: net.transport('B') })
   net.attach(a)
   net.attach(b)
-  const pool = createWorkerPool({ registry: new Registry(), threads: 1 })
+  const pool = createWorkerPool({ registry: new Registry(), tasks: TEST_TASKS, threads: 1 })
   b.spawn(WORKER_ACTOR_NAME, () => createWorkerActor({ pool }))
   const client = createTaskClient({ system: a, timeoutMs: 10_000 })
   t.after(async () => { await client.close(); await a.shutdown(); await b.shutdown(); await pool.close() })

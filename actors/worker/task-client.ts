@@ -7,7 +7,9 @@
  * and the worker coalesces its answers the same way: per-message overhead, not per-task work,
  * limits small tasks. A local peer is reached without serialization.
  */
-import type { Actor, ActorSystem } from '../index.js'
+import { VoikeError } from '../../config/errors.js'
+import { resolveInts, type IntTable } from '../../config/options.js'
+import type { Actor, ActorSystem } from '../runtime/index.js'
 import { WORKER_ACTOR_NAME } from './names.js'
 
 export interface TaskClientOptions {
@@ -30,8 +32,17 @@ export interface TaskClient {
   close: () => Promise<void>
 }
 
-export class TaskClientError extends Error {
-  constructor (readonly code: string, message: string) { super(message); this.name = 'TaskClientError' }
+export class TaskClientError extends VoikeError {
+  constructor (code: string, message: string, options?: { field?: string, cause?: unknown }) {
+    super(code, message, options)
+    this.name = 'TaskClientError'
+  }
+}
+
+const OPTIONS: IntTable<'maxPending' | 'timeoutMs' | 'maxTasksPerMessage'> = {
+  maxPending: { default: 65_536, min: 1, max: Number.MAX_SAFE_INTEGER },
+  timeoutMs: { default: 30_000, min: 1, max: Number.MAX_SAFE_INTEGER },
+  maxTasksPerMessage: { default: 4096, min: 1, max: Number.MAX_SAFE_INTEGER }
 }
 
 interface Pending { resolve: (v: unknown) => void, reject: (e: Error) => void, deadlineMs: number }
@@ -39,12 +50,9 @@ interface Outgoing { id: string, kind: string, payload: unknown }
 
 export function createTaskClient (o: TaskClientOptions): TaskClient {
   const name = o.name ?? 'task-client'
-  const maxPending = o.maxPending ?? 65_536
-  const timeoutMs = o.timeoutMs ?? 30_000
-  const maxPerMessage = o.maxTasksPerMessage ?? 4096
-  for (const [k, v] of Object.entries({ maxPending, timeoutMs, maxPerMessage })) {
-    if (!Number.isInteger(v) || v < 1) throw new TaskClientError('ERR_INVALID_OPTION', `${k} must be a positive integer, got ${v}`)
-  }
+  const { maxPending, timeoutMs, maxTasksPerMessage: maxPerMessage } = resolveInts(OPTIONS, {
+    maxPending: o.maxPending, timeoutMs: o.timeoutMs, maxTasksPerMessage: o.maxTasksPerMessage
+  }, (field, why) => new TaskClientError('ERR_INVALID_OPTION', `${field} ${why}`, { field }))
   const pending = new Map<string, Pending>()
   const outgoing = new Map<string, Outgoing[]>()
   let flushScheduled = false

@@ -7,7 +7,8 @@
  * `{ ok: false, error }` result.
  */
 import { performance } from 'node:perf_hooks'
-import { getTaskKind } from './tasks/index.js'
+import { workerData } from 'piscina'
+import { loadTaskModules, type TaskRegistry } from './task-kinds.js'
 import { WorkerErrorCode, toErrorInfo } from './errors.js'
 
 export interface BatchTask {
@@ -19,18 +20,33 @@ export type TaskResult =
   | { ok: true, value: unknown, ms: number }
   | { ok: false, error: { code: string, message: string }, ms: number }
 
+/** What the pool passes every thread (Piscina's workerData). */
+export interface ThreadData {
+  /** URLs of the task modules to load (task-kinds.ts). */
+  taskModules: string[]
+}
+
+let registry: Promise<TaskRegistry> | undefined
+
+/** The task kinds of this thread, loaded once from the modules the pool named. */
+async function taskKinds (): Promise<TaskRegistry> {
+  registry ??= loadTaskModules((workerData as ThreadData | undefined)?.taskModules ?? [])
+  return await registry
+}
+
 export default async function runBatch ({ batch }: { batch: BatchTask[] }): Promise<TaskResult[]> {
   if (!Array.isArray(batch)) throw new TypeError('batch must be an array')
+  const kinds = await taskKinds()
   const results: TaskResult[] = new Array(batch.length)
   for (let i = 0; i < batch.length; i++) {
-    results[i] = await runOne(batch[i])
+    results[i] = await runOne(kinds, batch[i])
   }
   return results
 }
 
-async function runOne (task: BatchTask): Promise<TaskResult> {
+async function runOne (kinds: TaskRegistry, task: BatchTask): Promise<TaskResult> {
   const t0 = performance.now()
-  const kind = typeof task?.kind === 'string' ? getTaskKind(task.kind) : undefined
+  const kind = typeof task?.kind === 'string' ? kinds.get(task.kind) : undefined
   if (kind === undefined) {
     return {
       ok: false,

@@ -1,12 +1,13 @@
-import '../../node/polyfill.js'
+import '../../config/polyfill.js'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { TEST_TASKS, waitFor } from '../testing/rig.js'
 import { Registry } from 'prom-client'
-import { createActorSystem, createLoopbackTransports, type ActorSystem } from '../index.js'
-import type { ActorRef } from '../types.js'
+import { createActorSystem, createLoopbackTransports, type ActorSystem } from '../runtime/index.js'
+import type { ActorRef } from '../runtime/types.js'
 import { createWorkerPool, type WorkerPool, type WorkerPoolOptions } from './pool.js'
 import { createWorkerActor, type WorkerStats } from './worker-actor.js'
-import { combineFib, splitFib, type FibSegmentResult } from './tasks/fib.js'
+import { combineFib, splitFib, type FibSegmentResult } from '../kinds/fib/arith.js'
 
 // Runs for tens of seconds: surely still running when a test cancels it or times it out.
 const LONG = { kind: 'fib-segment', payload: { start: 0, end: 3_000_000, last: false } }
@@ -32,7 +33,7 @@ interface Rig {
 }
 
 async function createRig (poolOptions: Partial<WorkerPoolOptions> = {}, remote = true): Promise<Rig> {
-  const pool = createWorkerPool({ registry: new Registry(), threads: 2, ...poolOptions })
+  const pool = createWorkerPool({ registry: new Registry(), tasks: TEST_TASKS, threads: 2, ...poolOptions })
   const net = createLoopbackTransports()
   const sched = createActorSystem({ peerId: 'S', registry: new Registry(), ...(remote ? { transport: net.transport('S') } : {}) })
   const worker = remote ? createActorSystem({ peerId: 'W', registry: new Registry(), transport: net.transport('W') }) : sched
@@ -81,13 +82,6 @@ async function createRig (poolOptions: Partial<WorkerPoolOptions> = {}, remote =
   }
 }
 
-async function waitFor (cond: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
-}
 
 async function withRig (fn: (rig: Rig) => Promise<void>, poolOptions?: Partial<WorkerPoolOptions>, remote?: boolean): Promise<void> {
   const rig = await createRig(poolOptions, remote)

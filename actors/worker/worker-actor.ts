@@ -16,11 +16,11 @@
  */
 import { performance } from 'node:perf_hooks'
 import { silentLogger, type Logger } from '../../config/logger.js'
-import { ReplyError } from '../errors.js'
-import type { Actor, ActorRef, ActorSystem, MessageContext } from '../types.js'
-import { WorkerErrorCode } from './errors.js'
+import { ReplyError } from '../runtime/errors.js'
+import type { Actor, ActorRef, ActorSystem, MessageContext } from '../runtime/types.js'
+import { resolveInts, type IntTable } from '../../config/options.js'
+import { WorkerError, WorkerErrorCode } from './errors.js'
 import type { WorkerPool, BatchTask, TaskResult } from './pool.js'
-import { getTaskKind } from './tasks/index.js'
 
 export interface WorkerActorOptions {
   /** The pool that runs the tasks; owned by the caller (the actor never closes it). */
@@ -199,7 +199,7 @@ export function createWorkerActor (options: WorkerActorOptions): Actor {
       if (pending.has(`${sender.key}\n${task.id}`) || seen.has(task.id)) continue
       seen.add(task.id)
       const deadline = taskDeadline(task.timeoutMs, now)
-      const kind = typeof task.kind === 'string' ? getTaskKind(task.kind) : undefined
+      const kind = typeof task.kind === 'string' ? pool.taskKind(task.kind) : undefined
       if (Number.isNaN(deadline)) {
         enqueueImmediate(sender, task.id, WorkerErrorCode.INVALID_ARGUMENT, `timeoutMs: must be an integer in [1, ${MAX_TASK_TIMEOUT_MS}]`)
       } else if (kind === undefined) {
@@ -398,19 +398,15 @@ function validateOptions (o: WorkerActorOptions): FilledOptions {
   if (typeof o !== 'object' || o === null) throw new TypeError('createWorkerActor: options must be an object')
   const pool = o.pool
   if (typeof pool?.runBatch !== 'function' || typeof pool.freeSlots !== 'function') throw new TypeError('createWorkerActor: options.pool must be a WorkerPool')
-  return {
-    pool,
-    maxTasksPerMessage: intOption('maxTasksPerMessage', o.maxTasksPerMessage, 4096, 1, 1_000_000),
-    maxBatchSize: intOption('maxBatchSize', o.maxBatchSize, 1024, 1, 1_000_000),
-    maxResultsPerMessage: intOption('maxResultsPerMessage', o.maxResultsPerMessage, 4096, 1, 1_000_000),
-    maxPendingTasks: intOption('maxPendingTasks', o.maxPendingTasks, 65_536, 1, 100_000_000)
-  }
+  const limits = resolveInts(OPTION_TABLE, {
+    maxTasksPerMessage: o.maxTasksPerMessage, maxBatchSize: o.maxBatchSize, maxResultsPerMessage: o.maxResultsPerMessage, maxPendingTasks: o.maxPendingTasks
+  }, (field, why) => new WorkerError(WorkerErrorCode.INVALID_OPTION, `createWorkerActor: options.${field} ${why}`, { field }))
+  return { pool, ...limits }
 }
 
-function intOption (name: string, v: number | undefined, dflt: number, min: number, max: number): number {
-  if (v === undefined) return dflt
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-    throw new RangeError(`createWorkerActor: options.${name} must be an integer in [${min}, ${max}], got ${String(v)}`)
-  }
-  return v
+const OPTION_TABLE: IntTable<'maxTasksPerMessage' | 'maxBatchSize' | 'maxResultsPerMessage' | 'maxPendingTasks'> = {
+  maxTasksPerMessage: { default: 4096, min: 1, max: 1_000_000 },
+  maxBatchSize: { default: 1024, min: 1, max: 1_000_000 },
+  maxResultsPerMessage: { default: 4096, min: 1, max: 1_000_000 },
+  maxPendingTasks: { default: 65_536, min: 1, max: 100_000_000 }
 }
