@@ -93,6 +93,8 @@ export async function startNode (config: NodeConfig, options: StartOptions = {})
       privateKey,
       listen: [config.listen],
       maxFrameSizeBytes: config.maxFrameSizeBytes,
+      // Seeds are trusted from the start: their handshakes may use the slots kept for members.
+      knownAddrs: config.genesis.filter(a => a.startsWith('/')),
       registry,
       logger: log.child({ component: 'mesh' }),
       onMessage: (from, msg) => { system?.receiveRemote(from, msg as Envelope) },
@@ -172,7 +174,11 @@ export async function startNode (config: NodeConfig, options: StartOptions = {})
     scheduler = createScheduler({ system: sys, store, table, registry, kinds: JOB_KINDS, logger: log.child({ component: 'scheduler' }) })
     services.push(schedulerService(scheduler))
     critical = spawnServices(sys, services)
-    const ticker = setInterval(() => { tellMembership({ type: 'tick' }) }, tickMs)
+    const ticker = setInterval(() => {
+      tellMembership({ type: 'tick' })
+      // Members' addresses may use the pending-handshake slots kept for the cluster (mesh/inbound-guard.ts).
+      mesh.setKnownAddrs(table.all().filter(m => m.status !== 'dead').flatMap(m => m.addrs))
+    }, tickMs)
     cleanups.push(async () => { clearInterval(ticker) })
 
     if (config.genesis.length > 0) await join(config.genesis, mesh, sys, self, options.joinTimeoutMs ?? 60_000, log)
