@@ -76,6 +76,7 @@ class TopParser {
     const steps: Step[] = []
     const names = new Map<string, number>()
     let ended = false
+    let endAt: Token | null = null
     while (!ended) {
       const t = this.peek()
       if (t.kind === 'eof') { this.report(this.fail(t, 'END FLOW', 'every flow ends with END FLOW')); break }
@@ -92,6 +93,7 @@ class TopParser {
           else { names.set(s.name, s.line); steps.push(s) }
         }
       } else if (kw(t, 'END') && t.bol) {
+        endAt = t
         this.next()
         const f = this.peek()
         if (!kw(f, 'FLOW')) { this.report(this.fail(f, 'FLOW after END')); this.sync(); continue }
@@ -107,7 +109,7 @@ class TopParser {
         this.sync()
       }
     }
-    if (steps.length === 0 && this.errors.length === 0) this.report(new FlowError('ERR_SYNTAX', 'a flow needs at least one STEP', { line: this.peek().line, col: 1 }))
+    if (steps.length === 0 && this.errors.length === 0) this.report(new FlowError('ERR_SYNTAX', 'a flow needs at least one STEP', { line: (endAt ?? this.peek()).line, col: 1, hint: 'STEP name = on its own line, then the op indented' }))
     if (name === null || this.errors.length > 0) return null
     return { name, inputs, steps }
   }

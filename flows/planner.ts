@@ -153,7 +153,8 @@ function topo (nodes: PlanNode[], steps: Map<string, Step>, errors: FlowError[])
     const cycle = path.slice(path.indexOf(cur))
     if (cycle.some(c => reported.has(c))) continue
     for (const c of cycle) reported.add(c)
-    const ring = [...cycle].reverse()
+    // `cycle` follows "reads": a reads b reads a.
+    const ring = cycle
     const text = [...ring, ring[0]!].map(c => `${c} (line ${steps.get(c)!.line})`).join(' → ')
     const first = steps.get(ring[0]!)!
     errors.push(new FlowError('ERR_CYCLE', `steps depend on each other: ${text}`, { line: first.line, col: first.col, text: first.name, step: first.name, hint: 'a step can only use steps that do not use it' }))

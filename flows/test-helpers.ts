@@ -4,6 +4,7 @@
  * until released, and records cancellations. Not used by the library.
  */
 import { createHash } from 'node:crypto'
+import { fileURLToPath } from 'node:url'
 import type { GridJob, GridPort } from './grid-port.js'
 
 const P61 = (1n << 61n) - 1n
@@ -188,3 +189,56 @@ export function rng (seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296
   }
 }
+
+// ---- fixtures --------------------------------------------------------------------------------
+
+export const EXAMPLES = fileURLToPath(new URL('../../flows/examples/', import.meta.url))
+
+/** The contract's "FLOW core" flow, verbatim. */
+export const CORE = `FLOW "Top customers"
+
+INPUTS
+  file sales_csv
+  number limit optional
+END INPUTS
+
+STEP load =
+  LOAD CSV FROM sales_csv
+
+STEP paid =
+  FILTER load WHERE status == "paid"
+
+STEP totals =
+  GROUP paid BY customer_id
+  AGG sum(amount) AS total_amount
+  AGG count(*) AS orders
+
+STEP sorted =
+  SORT totals BY total_amount DESC
+  TAKE 2
+
+STEP report =
+  OUTPUT sorted AS "TopCustomers"
+
+END FLOW
+`
+
+/** The seed README's example, verbatim. */
+export const SEED = `FLOW "My First Flow"
+
+INPUTS
+  text question
+END INPUTS
+
+STEP ask_agent =
+  CALL FLOW "flows/lib/ai/agents.flow"
+    WITH {
+      "question": question
+    }
+
+STEP output =
+  OUTPUT_TEXT ask_agent.answer
+
+END FLOW
+`
+
