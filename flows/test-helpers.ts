@@ -105,6 +105,8 @@ export class FakeGrid implements GridPort {
   readonly cancelled: string[] = []
   /** When true, jobs wait for release() before computing. */
   hold = false
+  /** The next job of each of these kinds fails (then the kind is removed). */
+  readonly failOnce = new Set<string>()
   private readonly jobs = new Map<string, Held>()
   private readonly gates: Array<() => void> = []
   private seq = 0
@@ -134,6 +136,7 @@ export class FakeGrid implements GridPort {
     if (h.job.status === 'running') {
       try {
         if (kind === 'fail') throw new Error(String(params.message ?? 'failed on purpose'))
+        if (this.failOnce.delete(kind)) throw new Error(`injected failure of ${kind}`)
         h.job.result = kind === 'fib' ? fibResult(params.n as number) : kind === 'vasm' ? vasmJob(params) : params
         h.job.status = 'succeeded'
       } catch (e) {
