@@ -127,3 +127,15 @@ test('bad usage and inputs exit 2 with a message', async () => {
     assert.match(c.err(), re)
   }
 })
+
+test('a name that is no file runs the flow the runner knows by that name', async () => {
+  const grid = new FakeGrid()
+  const local = localRunner({ port: grid })
+  const runner = { ...local, source: async (name: string) => name === 'fib' ? readFileSync(EXAMPLES + 'fib-split.flow', 'utf8') : null }
+  const c = capture()
+  assert.equal(await flowCommand(['run', 'fib', '--input', 'n=10', '--json'], c.io, { runner: () => runner }), 0, c.err())
+  assert.equal(JSON.parse(c.out()).outputs.fib.digits, 2)
+  const u = capture()
+  assert.equal(await flowCommand(['run', 'nope', '--input', 'n=10'], u.io, { runner: () => runner }), 2)
+  assert.match(u.err(), /cannot read nope: ENOENT/)
+})

@@ -40,6 +40,11 @@ export interface RunRequest {
 }
 
 export interface FlowRunner {
+  /**
+   * The source of a flow known by name where the runner runs (a node's `--flows DIR`); null when
+   * unknown. Used when FILE is not a readable file but looks like a name (`voike flow run fib`).
+   */
+  source?: (name: string, signal: AbortSignal) => Promise<string | null>
   run: (req: RunRequest) => Promise<FlowResult>
   explain: (req: Omit<RunRequest, 'onEvent'>) => Promise<ExplainStep[]>
 }
@@ -105,8 +110,16 @@ async function command (argv: readonly string[], io: FlowIo, deps: FlowCommandDe
   if ((sub === 'parse' || sub === 'plan') && (values.input !== undefined || values['no-cache'] === true || values.resume !== undefined)) throw new Usage(`--input, --no-cache and --resume are for run and explain, not ${sub}`)
   const file = positionals[0]!
   const json = values.json === true
-  const source = await (io.readFile ?? (async (p: string) => await readFile(p, 'utf8')))(file).catch((e: NodeJS.ErrnoException) => {
-    throw new FlowError('ERR_INPUT', `cannot read ${file}: ${e.code ?? e.message}`)
+  const signal = io.signal ?? new AbortController().signal
+  let made: FlowRunner | null = null
+  const getRunner = (): FlowRunner => (made ??= deps.runner !== undefined ? deps.runner({ api: values.api ?? null }) : localRunner(deps))
+  const source = await (io.readFile ?? (async (p: string) => await readFile(p, 'utf8')))(file).catch(async (e: NodeJS.ErrnoException) => {
+    // `voike flow run NAME`: a flow the runner's node watches, named by its file name.
+    const named = e.code === 'ENOENT' && /^[A-Za-z0-9_-]+$/.test(file) && getRunner().source !== undefined
+      ? await getRunner().source!(file, signal)
+      : null
+    if (named === null) throw new FlowError('ERR_INPUT', `cannot read ${file}: ${e.code ?? e.message}`)
+    return named
   })
   const r = parseFlow(source)
   if (r.flow === null) return reportErrors(file, r.errors, io, json)
@@ -128,8 +141,7 @@ async function command (argv: readonly string[], io: FlowIo, deps: FlowCommandDe
   }
   const rawInputs = (values.input ?? []).map(pair)
   const inputs = await typedInputs(r.flow, rawInputs)
-  const runner = deps.runner !== undefined ? deps.runner({ api: values.api ?? null }) : localRunner(deps)
-  const signal = io.signal ?? new AbortController().signal
+  const runner = getRunner()
   const req = { file, planned, inputs, rawInputs, noCache: values['no-cache'] === true, resume: values.resume ?? null, signal }
   if (sub === 'explain') {
     const steps = await runner.explain(req)
