@@ -278,6 +278,11 @@ const CASES: Case[] = [
     |STEP a =
     |  FILTER x WHERE a > 1 && b < 2
     |END FLOW`) },
+  { name: 'END FLOW indented into the last step', at: '4:3', code: 'ERR_SYNTAX', includes: 'END lines start in column 1', source: src(`
+    |FLOW "t"
+    |STEP a =
+    |  OUTPUT_TEXT "x"
+    |  END FLOW`) },
   { name: 'no steps at all', at: '2:1', code: 'ERR_SYNTAX', includes: 'at least one STEP', source: 'FLOW "t"\nEND FLOW\n' },
   { name: 'RUN without kind word', at: '3:7', code: 'ERR_SYNTAX', includes: 'expected JOB or VASM or AGENT after RUN', source: src(`
     |FLOW "t"

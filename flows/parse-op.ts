@@ -426,7 +426,9 @@ export function parseOpBody (toks: Token[], endTok: Token, _stepName: string, ma
   const op = p.op()
   if (!p.atEnd()) {
     const t = p.peek()
-    throw new FlowError('ERR_SYNTAX', `unexpected ${describeText(t.text)} after the ${spell(op.op)} op`, { line: t.line, col: t.col, text: t.text, hint: 'one op per step; start another with STEP name =' })
+    const topWord = t.bol && (p.isKw('END') || p.isKw('STEP') || p.isKw('INPUTS'))
+    const hint = topWord ? `${t.text.toUpperCase()} lines start in column 1` : 'one op per step; start another with STEP name ='
+    throw new FlowError('ERR_SYNTAX', `unexpected ${describeText(t.text)} after the ${spell(op.op)} op`, { line: t.line, col: t.col, text: t.text, hint })
   }
   return op
 }
