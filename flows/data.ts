@@ -111,6 +111,7 @@ export function csvRows (chunks: () => AsyncIterable<Uint8Array | string>, o: Cs
     parser.on('data', (r: string[]) => { records.push(r) })
     parser.on('error', (e: unknown) => { failure = e })
     let header: string[] | null = null
+    let maker: RowMaker | null = null
     const rows = function * (): Generator<Row[]> {
       if (failure !== null) throw csvError(o, failure)
       if (records.length === 0) return
@@ -120,14 +121,9 @@ export function csvRows (chunks: () => AsyncIterable<Uint8Array | string>, o: Cs
         checkHeader(header, o)
         recs = recs.slice(1)
       }
-      const h = header
+      const make = maker ??= rowMaker(header)
       const batch: Row[] = new Array(recs.length)
-      for (let i = 0; i < recs.length; i++) {
-        const rec = recs[i]!
-        const row: Row = {}
-        for (let j = 0; j < h.length; j++) row[h[j]!] = csvCell(rec[j]!)
-        batch[i] = row
-      }
+      for (let i = 0; i < recs.length; i++) batch[i] = make(recs[i]!, csvCell)
       yield batch
     }
     try {
@@ -142,6 +138,20 @@ export function csvRows (chunks: () => AsyncIterable<Uint8Array | string>, o: Cs
       parser.destroy()
     }
   })
+}
+
+type RowMaker = (rec: string[], cell: (s: string) => unknown) => Row
+
+/**
+ * Builds rows with one object literal per header: every row gets the same hidden class at once,
+ * which is several times faster than adding fields one by one (LOAD CSV's hot loop). Field names are
+ * emitted through JSON.stringify, so a header is only ever a string key, never code.
+ */
+function rowMaker (header: readonly string[]): RowMaker {
+  // Computed keys define own properties, so even a `__proto__` column is just a field.
+  const fields = header.map((h, j) => `[${JSON.stringify(h)}]: cell(r[${j}])`).join(', ')
+  // eslint-disable-next-line no-new-func
+  return new Function('r', 'cell', `return { ${fields} }`) as RowMaker
 }
 
 function checkHeader (h: string[], o: CsvOptions): void {
@@ -202,12 +212,23 @@ interface AggState { count: number, sum: number, min: unknown, max: unknown }
 export async function groupRows (src: unknown, at: Pos, what: string, by: string[][], aggs: Agg[], maxGroups: number): Promise<Row[]> {
   const groups = new Map<string, { keys: unknown[], states: AggState[] }>()
   const names = by.map(p => p.join('.'))
+  // One plain field is the common case: key it without building an array per row. The prefixes
+  // (s, n, [) keep strings, numbers and other values apart.
+  const single = by.length === 1 && by[0]!.length === 1 ? by[0]![0]! : null
   for await (const b of batchesOf(src, at, what)) {
     for (const r of b) {
-      const keys = by.length === 1 && by[0]!.length === 1 ? [nz(r[by[0]![0]!])] : by.map(p => getPath(r, p))
-      const k = keys.length === 1 && (typeof keys[0] === 'string' || typeof keys[0] === 'number') ? typeof keys[0] + ':' + String(keys[0]) : canonical(keys)
+      let k: string
+      let keys: unknown[] | null = null
+      if (single !== null) {
+        const v = nz(r[single])
+        k = typeof v === 'string' ? 's' + v : typeof v === 'number' ? 'n' + String(v) : canonical(keys = [v])
+      } else {
+        keys = by.map(p => getPath(r, p))
+        k = canonical(keys)
+      }
       let g = groups.get(k)
       if (g === undefined) {
+        keys ??= [nz(r[single!])]
         if (groups.size >= maxGroups) throw new FlowError('ERR_LIMIT', `GROUP has more than maxGroups (${maxGroups}) groups`, { line: at.line, col: at.col })
         g = { keys, states: aggs.map(() => ({ count: 0, sum: 0, min: null, max: null })) }
         groups.set(k, g)

@@ -50,6 +50,14 @@ test('CSV: BOM, quotes, embedded newlines, doubled quotes, number rules, empty c
   ])
 })
 
+test('CSV: odd header names are plain fields (quotes, spaces, __proto__)', async () => {
+  const r = await run(flow('STEP a =\n  LOAD CSV FROM t\nSTEP o =\n  OUTPUT a AS "rows"', '  text t'), { t: '"a""b",c d,__proto__,`x`\n1,2,3,4\n' })
+  const row = (r.outputs.rows as Array<Record<string, unknown>>)[0]!
+  assert.deepEqual(Object.keys(row), ['a"b', 'c d', '__proto__', '`x`'])
+  assert.equal(Object.getPrototypeOf(row), Object.prototype)
+  assert.equal(row.__proto__ === 3 || Object.getOwnPropertyDescriptor(row, '__proto__')?.value === 3, true)
+})
+
 test('CSV: a ragged row fails the step naming the file line, not the process', async () => {
   const e = await runFail(flow('STEP a =\n  LOAD CSV FROM t\nSTEP o =\n  OUTPUT a AS "rows"', '  file t'), { t: { content: 'a,b\n1,2\n3\n', name: 'bad.csv' } })
   assert.equal(e.code, 'ERR_RUNTIME')
