@@ -15,7 +15,7 @@ import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import { parse as csvParse } from 'csv-parse'
 import { createReadStream } from 'node:fs'
-import { planSource, execute } from '../flows/index.js'
+import { planSource, execute, type GridPort } from '../flows/index.js'
 
 export interface FlowBenchOptions {
   quick: boolean
@@ -115,6 +115,30 @@ END FLOW
     if (n !== rows + 1) throw new Error(`csv-parse saw ${n} records, expected ${rows + 1}`)
     return { sizeBytes, rows, flowMBps: median(speeds), csvParseOnlyMBps: parseOnly, peakRssMB: peak / 1e6, baselineRssMB: baselineRss / 1e6, targetMBps: 50, groups }
   } finally { rmSync(dir, { recursive: true, force: true }) }
+}
+
+/**
+ * 8 independent RUN JOB "fib" steps run concurrently vs one at a time (the same flow with
+ * concurrency 1), on whatever grid `port` reaches; node/ calls this with a port onto a local
+ * 3-node grid (target: ratio ≤ 0.6). Needs a real grid, so the standalone bench does not run it.
+ */
+export async function parallelVsSequential (port: GridPort, o: { jobs?: number, n?: number, segments?: number, repeats?: number } = {}): Promise<{ parallelMs: number, sequentialMs: number, ratio: number }> {
+  const jobs = o.jobs ?? 8
+  const src = 'FLOW "parallel"\n' + Array.from({ length: jobs }, (_, i) => `STEP j${i} =\n  RUN JOB "fib" WITH { n: ${o.n ?? 20_000}, segments: ${o.segments ?? 2} }\nSTEP o${i} =\n  OUTPUT j${i}.result.digits AS "d${i}"\n`).join('') + 'END FLOW\n'
+  const planned = planSource(src)
+  const par: number[] = []
+  const seq: number[] = []
+  const ratios: number[] = []
+  for (let r = 0; r < (o.repeats ?? 3); r++) {
+    let t = performance.now()
+    await execute(planned, {}, { port, concurrency: jobs })
+    const p = performance.now() - t
+    t = performance.now()
+    await execute(planned, {}, { port, concurrency: 1 })
+    const q = performance.now() - t
+    par.push(p); seq.push(q); ratios.push(p / q)
+  }
+  return { parallelMs: median(par), sequentialMs: median(seq), ratio: median(ratios) }
 }
 
 export async function runFlowBench (o: FlowBenchOptions): Promise<FlowBenchResult> {

@@ -127,3 +127,21 @@ test('the memory cache is bounded by entries and bytes', async () => {
   assert.equal(c.size, 2)
   assert.throws(() => new MemoryStepCache({ maxEntries: 0 }), /maxEntries must be a positive integer/)
 })
+
+test('a RUN VASM step key covers the program file: editing the program re-runs the step', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'flow-vasm-'))
+  try {
+    writeFileSync(join(dir, 'p.vasm'), 'LOAD_CONST r0 7\nHALT\n')
+    const src = 'FLOW "v"\nSTEP v =\n  RUN VASM "p.vasm"\nSTEP o =\n  OUTPUT v.result.value AS "value"\nEND FLOW\n'
+    const p = planSource(src)
+    const cache = new MemoryStepCache()
+    const grid = new FakeGrid()
+    assert.equal((await execute(p, {}, { port: grid, cache, baseDir: dir })).outputs.value, '7')
+    assert.equal((await execute(p, {}, { port: grid, cache, baseDir: dir })).metrics.stepsRun, 0)
+    writeFileSync(join(dir, 'p.vasm'), 'LOAD_CONST r0 8\nHALT\n')
+    const why = await explain(p, {}, { cache, baseDir: dir })
+    assert.deepEqual(why.map(s => s.action), ['run', 'run'])
+    assert.equal((await execute(p, {}, { port: grid, cache, baseDir: dir })).outputs.value, '8')
+    assert.equal(grid.submitted.length, 2)
+  } finally { rmSync(dir, { recursive: true, force: true }) }
+})
