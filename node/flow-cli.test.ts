@@ -4,7 +4,7 @@ import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { flowCommand, localRunner, type FlowIo } from './flow-cli.js'
 import { MemoryRunStore, MemoryStepCache } from '../flows/index.js'
-import { FakeGrid, EXAMPLES } from '../flows/test-helpers.js'
+import { FakeGrid, EXAMPLES } from '../flows/fakes.js'
 
 interface Captured { io: FlowIo, out: () => string, err: () => string }
 function capture (files: Record<string, string> = {}, signal?: AbortSignal): Captured {
