@@ -180,7 +180,7 @@ export async function startNode (config: NodeConfig, options: StartOptions = {})
     services.push(workerService({ pool, logger: log.child({ component: 'worker' }) }))
     // VASM programs by hash: served to workers as a coordinator, fetched once as a worker.
     const programs = createProgramStore()
-    services.push(vasmService({ programs, pool, logger: log.child({ component: 'vasm' }) }))
+    services.push(vasmService({ programs, pool, registry, logger: log.child({ component: 'vasm' }) }))
     const kinds = jobKinds(programs)
     // Both sides of every job kind are registered before anything runs.
     checkTaskKinds(kinds, pool.taskKinds())

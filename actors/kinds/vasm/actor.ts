@@ -22,6 +22,7 @@
  * → `{ bytes }` (ReplyError ERR_VASM_PROGRAM_UNKNOWN when not held), ask `stats`.
  */
 import { performance } from 'node:perf_hooks'
+import { Counter, type Registry } from 'prom-client'
 import { silentLogger, type Logger } from '../../../config/logger.js'
 import { ReplyError } from '../../runtime/errors.js'
 import type { ServiceActor } from '../../runtime/service.js'
@@ -47,6 +48,8 @@ export interface VasmActorOptions {
   maxFetches?: number
   /** Tasks waiting for a fetch; beyond, ERR_WORKER_BUSY. Default 65 536. */
   maxWaitingTasks?: number
+  /** Called after every fetch of program bytes from another node (metrics, tests). */
+  onFetch?: (result: 'ok' | 'error', bytes: number) => void
 }
 
 interface TaskMsg { id: string, kind?: unknown, payload?: unknown, timeoutMs?: unknown }
@@ -138,9 +141,11 @@ export function createVasmActor (options: VasmActorOptions): Actor {
       // Stored under the hash computed here, never under the name asked for.
       const got = programs.put(bytes)
       if (got !== hash) { code = ERR_PROGRAM_MISMATCH; throw new Error(`the bytes received hash to ${got}, not ${hash}`) }
+      options.onFetch?.('ok', bytes.length)
     } catch (err) {
       error = `program ${hash.slice(0, 12)}… not fetched from ${from}: ${(err as Error).message}`
       log.warn('vasm: program fetch failed', { hash, from, err })
+      options.onFetch?.('error', 0)
     }
     const list = fetches.get(hash) ?? []
     fetches.delete(hash)
@@ -206,12 +211,23 @@ export function createVasmActor (options: VasmActorOptions): Actor {
   }
 }
 
-/** The `vasm` service actor. The store and the pool outlive restarts (they are the node's). */
-export function vasmService (options: VasmActorOptions): ServiceActor {
+/**
+ * The `vasm` service actor. The store and the pool outlive restarts (they are the node's).
+ * With a registry: `voike_vasm_program_fetches_total{result}` and `voike_vasm_program_fetched_bytes_total`.
+ */
+export function vasmService (options: VasmActorOptions & { registry?: Registry }): ServiceActor {
+  let onFetch = options.onFetch
+  if (options.registry !== undefined) {
+    const registers = [options.registry]
+    const fetches = new Counter({ name: 'voike_vasm_program_fetches_total', help: 'VASM programs fetched from a coordinator, by result', labelNames: ['result'] as const, registers })
+    const bytes = new Counter({ name: 'voike_vasm_program_fetched_bytes_total', help: 'Bytes of VASM programs fetched from coordinators', registers })
+    onFetch = (result, n) => { fetches.inc({ result }); bytes.inc(n); options.onFetch?.(result, n) }
+  }
+  const actorOptions = { ...options, onFetch }
   return {
     name: VASM_ACTOR_NAME,
     spawnOptions: { mailboxCapacity: 65_536 },
-    factory: () => createVasmActor(options),
+    factory: () => createVasmActor(actorOptions),
     critical: false,
     // The programs survive (the store is the node's); tasks in flight do not, as for `worker`.
     stateSurvivesRestart: false
