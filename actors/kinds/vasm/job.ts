@@ -24,13 +24,14 @@ import { VASM_TASK_KIND } from './task.js'
 export { VASM_TASK_KIND }
 
 /**
- * The fuel → time bound used for a segment's deadline: the slowest fuel rate measured on this
- * project's 2-core machines (Node 20) is about 5 million fuel/s on one thread (BigInt-heavy
- * instructions charged 1 fuel each: ADD/MUL of values just under 2^64 on the interpreter); the
- * estimate assumes 2 million/s. The scheduler sets a task's deadline to
- * max(limits.segmentTimeoutMs, 10 × estimate) (kinds.ts), so with the defaults a task is
- * stopped (its thread terminated) after 10 min, or after 10 × fuel / 2e6 ms for larger budgets
- * (capped by limits.maxSegmentTimeoutMs, 6 h). Fuel stops almost every program long before.
+ * The fuel → time bound used for a segment's deadline. The slowest fuel rates measured on this
+ * project's 2-core machines (Node 20, one thread) are about 3.5 million fuel/s (SHL/SHR of 64-bit
+ * values on the interpreter) and 6 million/s (MUL/MOD/DIV or ADD/SUB of values just under 2^64,
+ * charged 1 fuel each); the estimate assumes 2 million/s. The scheduler sets a task's deadline
+ * to max(limits.segmentTimeoutMs, 10 × estimate) (kinds.ts): with the defaults a task is stopped
+ * (its thread terminated, worker-actor.ts) after 10 min, or after 10 × fuel / 2e6 ms for larger
+ * budgets, capped by limits.maxSegmentTimeoutMs (6 h). Fuel stops almost every program first:
+ * the default 10^7 is at most ~3 s of one thread, the largest 10^10 at most ~50 min.
  */
 export const ESTIMATE_FUEL_PER_MS = 2000
 

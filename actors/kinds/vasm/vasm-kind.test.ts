@@ -189,4 +189,16 @@ test('vasm actor: a worker fetches a program once from the coordinator, then run
   assert.equal(results[3].ok, false)
   assert.equal(results[3].error?.code, 'ERR_VASM_PROGRAM_UNAVAILABLE')
   assert.match(results[3].error?.message ?? '', /not held/)
+  // The wall-clock deadline: a task running past its timeoutMs is answered ERR_TASK_TIMEOUT and
+  // its thread terminated (fuel alone would allow minutes here); the next task runs normally.
+  const spin = loadProgram('loop: INC r0\n JMP loop\n')
+  coord.programs.put(spin.bytes)
+  const t0 = Date.now()
+  coord.system.tell(coord.system.ref('worker', VASM_ACTOR_NAME), { type: 'run', tasks: [{ id: 'j/10/1', kind: VASM_TASK_KIND, payload: { hash: spin.hash, args: [], fuel: 1e10 }, timeoutMs: 300 }] }, 'scheduler')
+  await waitFor(() => results.length === 5, 'the spinning task stopped at its deadline')
+  assert.equal(results[4].error?.code, 'ERR_TASK_TIMEOUT')
+  assert.ok(Date.now() - t0 < 10_000)
+  coord.system.tell(coord.system.ref('worker', VASM_ACTOR_NAME), { type: 'run', tasks: [{ ...tasks[1], id: 'j/11/1' }] }, 'scheduler')
+  await waitFor(() => results.length === 6, 'a task after the terminated thread')
+  assert.equal(results[5].ok, true, JSON.stringify(results[5]))
 })
