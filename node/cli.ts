@@ -9,6 +9,8 @@ import { resolveConfig, ConfigError, NODE_FLAGS, parseHostPort, type NodeFlag, t
 import { createClient, type VoikeClient } from './client.js'
 import type { JobView } from '../actors/scheduler/api.js'
 import { runUp } from './up.js'
+import { vasmCommand, processIo } from './vasm-cli.js'
+import { joinSignedValues, vasmSubmitParams, VASM_SUBMIT_OPTIONS } from './vasm-job.js'
 
 const USAGE = `voike — a distributed actor grid
 
@@ -20,7 +22,13 @@ Nodes:
 Clients (--api HOST:PORT, default 127.0.0.1:50051; --api-key or VOIKE_API_KEY):
   voike mesh nodes [--json]
   voike job submit fib --n N --segments S [--wait] [--json]
+  voike job submit vasm --program FILE [--arg INT]... [--fuel N] [--wait] [--json]
+  voike job submit vasm --program FILE --range START:END --segments S --reduce sum|min|max|list|summod:M [--arg INT]... [--wait] [--json]
   voike job get ID [--json] | job watch ID [--json] | job cancel ID [--json] | job list [--json]
+
+VASM (local, no node needed):
+  voike vasm asm FILE -o OUT | vasm disasm FILE | vasm verify FILE
+  voike vasm run FILE [--arg INT]... [--fuel N] [--engine interp|compiled] [--json]
 `
 
 class UsageError extends Error {}
@@ -136,7 +144,7 @@ function intFlag (values: Record<string, unknown>, name: string): number {
 async function runJob (args: string[]): Promise<number> {
   const [sub, ...rest] = args
   if (sub === 'submit') {
-    const { values, positionals } = parse(rest, { ...clientOptions, n: { type: 'string' }, segments: { type: 'string' }, wait: { type: 'boolean' }, params: { type: 'string' } })
+    const { values, positionals } = parse(joinSignedValues(rest), { ...clientOptions, ...VASM_SUBMIT_OPTIONS, n: { type: 'string' }, segments: { type: 'string' }, wait: { type: 'boolean' }, params: { type: 'string' } })
     const kind = positionals[0]
     if (kind === undefined) throw new UsageError('job submit needs a kind, e.g. `voike job submit fib --n 1000 --segments 4`')
     let params: Record<string, unknown>
@@ -144,6 +152,8 @@ async function runJob (args: string[]): Promise<number> {
       try { params = JSON.parse(values.params as string) } catch (err) { throw new UsageError(`--params is not JSON: ${(err as Error).message}`) }
     } else if (kind === 'fib') {
       params = { n: intFlag(values, 'n'), segments: values.segments === undefined ? 1 : intFlag(values, 'segments') }
+    } else if (kind === 'vasm') {
+      try { params = await vasmSubmitParams(values) } catch (err) { throw new UsageError((err as Error).message) }
     } else {
       params = {}
     }
@@ -217,6 +227,7 @@ async function main (argv: string[]): Promise<number | undefined> {
     case 'up': return await runUp(rest)
     case 'mesh': return await runMesh(rest)
     case 'job': return await runJob(rest)
+    case 'vasm': return await vasmCommand(rest, processIo)
     case undefined: case 'help': case '--help': case '-h':
       process.stdout.write(USAGE); return 0
     default: throw new UsageError(`unknown command ${JSON.stringify(cmd)}`)
