@@ -112,6 +112,8 @@ test('the service: events on crossing, isTrusted, metrics, persistence across a 
   trust.reportMismatch('liar')
   assert.equal(trust.isTrusted('liar'), false)
   trust.reportMismatch('self') // this node never judges itself
+  trust.reportMismatch('stranger') // nor peers that are not members
+  assert.equal(trust.status().peers.some(p => p.peerId === 'stranger'), false)
   assert.equal(trust.isTrusted('self'), true)
   trust.tick()
   assert.equal(trust.isTrusted('honest'), true)

@@ -167,10 +167,13 @@ export function createTrust (deps: TrustDeps): Trust {
   const timer = setInterval(() => { tick(); void flush() }, opts.intervalMs)
   timer.unref()
 
-  function state (peerId: string): PeerState | undefined {
+  /** The peer's state, created on first evidence about a member (or a stored record at load). */
+  function state (peerId: string, stored = false): PeerState | undefined {
     if (peerId === selfId || typeof peerId !== 'string' || peerId === '') return undefined
     let st = peers.get(peerId)
     if (st === undefined) {
+      // Evidence about a peer that is not a member (a stray id) is not kept.
+      if (!stored && table.get(peerId) === undefined) return undefined
       if (peers.size >= opts.maxPeers) return undefined
       st = { evidence: newEvidence(now()), detector: new PhiAccrualDetector(phiOptions), phi: 0, trust: 1, trusted: true, anomaly: 0, signals: ZERO, dirty: true }
       peers.set(peerId, st)
@@ -241,7 +244,7 @@ export function createTrust (deps: TrustDeps): Trust {
     if (store === undefined) return
     const records = await store.listTrust()
     for (const r of records) {
-      const st = state(r.peerId)
+      const st = state(r.peerId, true)
       if (st === undefined) continue
       const e = st.evidence
       e.successes = r.successes
