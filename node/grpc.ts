@@ -19,6 +19,8 @@ export interface GrpcOptions {
   logger: Logger
   /** Largest request message. Default 1 MiB. */
   maxMessageBytes?: number
+  /** Adds more services before the server binds (node/grpc-hypermesh.ts). */
+  addServices?: (server: Server) => void
 }
 
 export interface GrpcServer { address: string, close: () => Promise<void> }
@@ -116,6 +118,7 @@ export async function startGrpc (o: GrpcOptions): Promise<GrpcServer> {
     }
   })
 
+  o.addServices?.(server)
   const address = await new Promise<string>((resolve, reject) => {
     const host = o.host.includes(':') ? `[${o.host}]` : o.host
     server.bindAsync(`${host}:${o.port}`, ServerCredentials.createInsecure(), (err, port) => {

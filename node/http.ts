@@ -21,6 +21,10 @@ export interface HttpOptions {
   logger: Logger
   /** Largest request body. Default 1 MiB. */
   maxBodyBytes?: number
+  /** More fields of /health (the chaos settings when on). */
+  health?: () => Record<string, unknown>
+  /** More GET routes behind the API key (node/http-hypermesh.ts): the answer, or undefined when not theirs. */
+  extraGet?: (path: string, url: URL) => { status: number, body: unknown } | undefined
 }
 
 export interface HttpServer { address: string, close: () => Promise<void> }
@@ -73,7 +77,7 @@ export async function startHttp (o: HttpOptions): Promise<HttpServer> {
   const route = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://x')
     const path = url.pathname
-    if (req.method === 'GET' && path === '/health') return send(res, 200, { status: 'ok', peerId: o.peerId })
+    if (req.method === 'GET' && path === '/health') return send(res, 200, { status: 'ok', peerId: o.peerId, ...o.health?.() })
     if (req.method === 'GET' && path === '/metrics') {
       const text = await o.registry.metrics()
       res.writeHead(200, { 'content-type': o.registry.contentType })
@@ -82,6 +86,8 @@ export async function startHttp (o: HttpOptions): Promise<HttpServer> {
     }
     if (!keyMatches(o.apiKey, req.headers[API_KEY_HEADER])) throw new HttpError(401, 'missing or wrong x-voike-api-key', 'ERR_UNAUTHENTICATED')
     if (req.method === 'GET' && path === '/mesh/nodes') return send(res, 200, o.table.all())
+    const extra = req.method === 'GET' ? o.extraGet?.(path, url) : undefined
+    if (extra !== undefined) return send(res, extra.status, extra.body)
     if (path === '/grid/jobs' && req.method === 'POST') {
       const { kind, params } = splitSubmitBody(await readJson(req, maxBodyBytes))
       return send(res, 201, await o.grid.submit(kind, params))

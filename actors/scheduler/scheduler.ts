@@ -49,6 +49,7 @@ import { checkId, JOB_ID_RE, Reads, sleep } from './reads.js'
 import { loadJob, rebuildAll } from './resume.js'
 import { newJobState, newSegState, removeFrom, segContext, segmentName, type InFlight, type JobState, type SegState } from './state.js'
 import { Takeover } from './takeover.js'
+import { weighLoads } from './weights.js'
 import { viewOf } from './views.js'
 
 export { JOB_ID_RE }
@@ -101,6 +102,7 @@ class SchedulerCore {
   private readonly takeover: Takeover
   private readonly cancels: Cancels
   private readonly dispatcher: Dispatcher
+  private readonly onTaskOutcome: ((peerId: string, outcome: TaskOutcome) => void) | undefined
   readonly reads: Reads
 
   private readonly jobs = new Map<string, JobState>()
@@ -141,8 +143,10 @@ class SchedulerCore {
     })
     this.dispatcher = new Dispatcher({
       system, table, limits, log, ledger: this.ledger, writes: this.writes, active: this.active, selfActor: SCHEDULER_ACTOR,
-      targetActor: this.targetActor, isClosed, countTask: (job, outcome) => { this.countTask(job, outcome) }
+      targetActor: this.targetActor, isClosed, countTask: (job, outcome) => { this.countTask(job, outcome) },
+      weigh: deps.excluded === undefined && deps.peerWeight === undefined ? undefined : (loads) => weighLoads(loads, selfId, deps.excluded ?? (() => false), deps.peerWeight ?? (() => 1))
     })
+    this.onTaskOutcome = deps.onTaskOutcome
     this.reads = new Reads({ system, store, table, kinds, limits, log, selfId, jobs, selfActor: SCHEDULER_ACTOR, assertOpen: () => { this.assertOpen() } })
     this.cancels = new Cancels({
       system, store, kinds, limits, log, selfId, jobs, metrics: this.metrics, reads: this.reads, selfActor: SCHEDULER_ACTOR,
@@ -376,6 +380,12 @@ class SchedulerCore {
     this.metrics.tasks.inc({ kind: job.kind.name, status })
   }
 
+  /** The deps' outcome hook (trust); its failure must not disturb the scheduler. */
+  private tellOutcome (peer: string, outcome: TaskOutcome): void {
+    if (this.onTaskOutcome === undefined || peer === this.selfId) return
+    try { this.onTaskOutcome(peer, outcome) } catch (err) { this.log.warn('onTaskOutcome threw', { err }) }
+  }
+
   private markDone (job: JobState, seg: SegState, node: string, ms: number | null, value: unknown): void {
     seg.status = 'done'
     seg.node = node
@@ -384,6 +394,7 @@ class SchedulerCore {
     seg.avoid = null
     job.done++
     this.countTask(job, 'ok')
+    this.tellOutcome(node, 'ok')
     this.writes.queueSegment(job.id, seg.index, { status: 'done', node, ms, result: value as SegmentPatch['result'] })
     this.reads.emitProgress(job)
     if (job.done === job.total) this.finish(job)
@@ -405,7 +416,7 @@ class SchedulerCore {
 
   /** A counted attempt failed: place it again elsewhere, or fail the job. */
   private onTaskFailure (job: JobState, seg: SegState, peer: string, code: string, message: string, outcome: TaskOutcome, count = true): void {
-    if (count) this.countTask(job, outcome)
+    if (count) { this.countTask(job, outcome); this.tellOutcome(peer, outcome) }
     seg.lastError = `${code}: ${message}`
     seg.avoid = peer
     this.log.debug('segment attempt failed', { job: job.id, segment: seg.index, peer, code, attempts: seg.attempts })
