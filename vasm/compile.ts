@@ -90,6 +90,7 @@ export function generate (vp: VerifiedProgram): string {
   const kernels: string[] = []
   const body: string[] = []
   const misses: string[] = []
+  const typedStarts: number[] = []
   for (let b = 0; b < starts.length - 1; b++) {
     const s = starts[b]
     const k = starts[b + 1] - s
@@ -104,6 +105,7 @@ export function generate (vp: VerifiedProgram): string {
         kernels.push(...typed.kernel)
         body.push(...typed.entry)
         misses.push(`, miss${s} = 0`)
+        typedStarts.push(s)
       }
     }
     body.push(`        if (fuel > budget - ${k}) return S(${s}, fuel, [${REGS}], vs, cs);`)
@@ -114,6 +116,10 @@ export function generate (vp: VerifiedProgram): string {
   return [
     '"use strict";',
     ...kernels,
+    // Kernels run a long loop on their first calls; warmed with empty runs (tr = 0: no trip, no
+    // effect) they have feedback for their entry and exit too, so the optimiser does not compile
+    // them without it and fall back (measured: several slow runs before settling otherwise).
+    ...(kernels.length > 0 ? [`{ const W = new Float64Array(${TYPED_STATE_SLOTS}); for (let i = 0; i < 256; i++) { ${typedStarts.map(s => `T${s}(W, 0);`).join(' ')} } }`] : []),
     'return function vasmCompiled (H, S, K, R, vs, cs, budget, md, ms, L) {',
     `  let ${Array.from({ length: 16 }, (_, i) => `r${i} = R[${i}]`).join(', ')};`,
     // miss<s>: entries into block s's typed loop that aborted before completing a trip (see typedLoop).
