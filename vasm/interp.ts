@@ -9,6 +9,7 @@
  * runtime error reports the fuel used by the instructions that completed.
  */
 import { runtimeError, type RuntimeCode, type VasmError } from './errors.js'
+import assert from 'node:assert/strict'
 import { Op, OP_COUNT } from './isa.js'
 import { formatInstr, type RunLimits } from './program.js'
 import { labelNames } from './disasm.js'
@@ -72,22 +73,67 @@ function set (F: Float64Array, B: Val[], r: number, v: Val): void {
 }
 
 /**
- * An end marker after the last instruction: running off the end needs no bounds test per step.
- * The next number after the opcodes, so the `switch` stays dense (a jump table).
+ * Opcodes as literals for the interpreter's `switch` (a const enum is inlined by tsc): with
+ * literal cases the engine dispatches through a jump table; with `Op.X` property loads it tests
+ * the cases one after another. Checked against isa.ts below.
  */
-const END = OP_COUNT
+const enum O {
+  HALT = 0, LOAD_CONST = 1, MOV = 2, ADD = 3, SUB = 4, MUL = 5, DIV = 6, MOD = 7, INC = 8, DEC = 9,
+  CMPLT = 10, CMPLE = 11, CMPEQ = 12, CMPNE = 13, AND = 14, OR = 15, NOT = 16, JMP = 17, JIF = 18,
+  CALL = 19, RET = 20, PUSH = 21, POP = 22, CMPGT = 23, CMPGE = 24, JZ = 25, NEG = 26, ABS = 27,
+  BAND = 28, BOR = 29, BXOR = 30, SHL = 31, SHR = 32, NOP = 33,
+  /** After the last instruction: running off the end needs no bounds test per step. */
+  END = 34,
+  /** A compare followed by JZ / JIF on its result (the pair, run as one step when both fit the fuel). */
+  CMP_JZ = 35,
+  CMP_JIF = 36
+}
+const LITERALS: ReadonlyArray<[number, number]> = [
+  [O.HALT, Op.HALT], [O.LOAD_CONST, Op.LOAD_CONST], [O.MOV, Op.MOV], [O.ADD, Op.ADD], [O.SUB, Op.SUB], [O.MUL, Op.MUL], [O.DIV, Op.DIV], [O.MOD, Op.MOD], [O.INC, Op.INC], [O.DEC, Op.DEC], [O.CMPLT, Op.CMPLT], [O.CMPLE, Op.CMPLE], [O.CMPEQ, Op.CMPEQ], [O.CMPNE, Op.CMPNE], [O.AND, Op.AND], [O.OR, Op.OR], [O.NOT, Op.NOT], [O.JMP, Op.JMP], [O.JIF, Op.JIF], [O.CALL, Op.CALL], [O.RET, Op.RET], [O.PUSH, Op.PUSH], [O.POP, Op.POP], [O.CMPGT, Op.CMPGT], [O.CMPGE, Op.CMPGE], [O.JZ, Op.JZ], [O.NEG, Op.NEG], [O.ABS, Op.ABS], [O.BAND, Op.BAND], [O.BOR, Op.BOR], [O.BXOR, Op.BXOR], [O.SHL, Op.SHL], [O.SHR, Op.SHR], [O.NOP, Op.NOP]
+]
+for (const [lit, code] of LITERALS) assert.equal(lit, code, 'vasm/interp: opcode literals out of step with isa.ts')
+assert.equal(LITERALS.length, OP_COUNT)
+assert.equal(O.END, OP_COUNT)
+
+/**
+ * The interpreter's form of the code, SLOTS int32 per instruction (and one END instruction):
+ * [op, x, y, z, next, cmp, target, 0]. `next` is where a non-branching instruction continues:
+ * pc + 1, or -(t + 1) when pc + 1 is `JMP t` (the jump then runs in the same step if the fuel for
+ * it is there; otherwise the JMP runs on its own and fails as usual). For CMP_JZ / CMP_JIF, `cmp`
+ * is the compare's opcode and `target` the branch's; the branch instruction stays at pc + 1 for
+ * jumps to it and for the unfused path.
+ */
+const SLOTS = 8
 const streams = new WeakMap<Int32Array, Int32Array>()
 
-/** The lowered code with END appended (cached per program). */
 function stream (vp: VerifiedProgram): Int32Array {
   let s = streams.get(vp.code)
-  if (s === undefined) {
-    s = new Int32Array(vp.code.length + 4)
-    s.set(vp.code)
-    s[vp.code.length] = END
-    streams.set(vp.code, s)
+  if (s !== undefined) return s
+  const c = vp.code
+  const n = vp.length
+  s = new Int32Array((n + 1) * SLOTS)
+  for (let pc = 0; pc < n; pc++) {
+    const o = pc * SLOTS
+    for (let k = 0; k < 4; k++) s[o + k] = c[pc * 4 + k]
+    s[o + 4] = pc + 1 < n && c[(pc + 1) * 4] === O.JMP ? -(c[(pc + 1) * 4 + 1] + 1) : pc + 1
+    const op = c[pc * 4]
+    const isCmp = (op >= O.CMPLT && op <= O.CMPNE) || op === O.CMPGT || op === O.CMPGE
+    const nextOp = pc + 1 < n ? c[(pc + 1) * 4] : -1
+    if (isCmp && (nextOp === O.JZ || nextOp === O.JIF) && c[(pc + 1) * 4 + 1] === c[pc * 4 + 1]) {
+      s[o] = nextOp === O.JZ ? O.CMP_JZ : O.CMP_JIF
+      s[o + 5] = op
+      s[o + 6] = c[(pc + 1) * 4 + 2]
+    }
   }
+  s[n * SLOTS] = O.END
+  streams.set(vp.code, s)
   return s
+}
+
+/** The result of a compare from d = a - b (numbers: d has the sign of the exact difference). */
+function compare (op: number, d: number): number {
+  return (op === O.CMPLT ? d < 0 : op === O.CMPLE ? d <= 0 : op === O.CMPEQ ? d === 0
+    : op === O.CMPNE ? d !== 0 : op === O.CMPGT ? d > 0 : d >= 0) ? 1 : 0
 }
 
 export function interpret (vp: VerifiedProgram, m: Machine, env: RunEnv): RawResult {
@@ -106,83 +152,100 @@ export function interpret (vp: VerifiedProgram, m: Machine, env: RunEnv): RawRes
   // Each case runs the number fast path inline and leaves everything else (bigints, results beyond
   // 2^53 - 1, division by zero) to `slow`, which computes the exact cost first.
   for (;;) {
-    const i = pc << 2
+    const i = pc * SLOTS
     const op = code[i]
     if (fuel >= budget) {
-      if (op === END) return { value: get(F, B, 0), fuel }
+      if (op === O.END) return { value: get(F, B, 0), fuel }
       throw failure(vp, 'ERR_VASM_FUEL_EXHAUSTED', pc, fuel)
     }
     const x = code[i + 1]
     const y = code[i + 2]
     const z = code[i + 3]
     switch (op) {
-      case Op.ADD: {
+      case O.ADD: {
         const t = F[y] + F[z]
         if (Math.abs(t) <= MAX_SAFE) { F[x] = t; fuel++ } else fuel += slow(vp, op, x, y, z, F, B, fuel, budget, L, pc)
         break
       }
-      case Op.SUB: {
+      case O.SUB: {
         const t = F[y] - F[z]
         if (Math.abs(t) <= MAX_SAFE) { F[x] = t; fuel++ } else fuel += slow(vp, op, x, y, z, F, B, fuel, budget, L, pc)
         break
       }
-      case Op.MUL: {
+      case O.MUL: {
         const t = F[y] * F[z]
         if (Math.abs(t) <= MAX_SAFE) { F[x] = t + 0; fuel++ } else fuel += slow(vp, op, x, y, z, F, B, fuel, budget, L, pc)
         break
       }
-      case Op.DIV: case Op.MOD: {
+      case O.DIV: case O.MOD: {
         const a = F[y]
         const b = F[z]
         const d = a - b
         if (d === d && b !== 0) {
-          F[x] = op === Op.DIV ? Math.trunc(a / b) + 0 : (a % b) + 0
+          F[x] = op === O.DIV ? Math.trunc(a / b) + 0 : (a % b) + 0
           fuel++
         } else fuel += slow(vp, op, x, y, z, F, B, fuel, budget, L, pc)
         break
       }
-      case Op.INC: {
+      case O.INC: {
         const t = F[x] + 1
         if (t <= MAX_SAFE) { F[x] = t; fuel++ } else fuel += slow(vp, op, x, y, z, F, B, fuel, budget, L, pc)
         break
       }
-      case Op.DEC: {
+      case O.DEC: {
         const t = F[x] - 1
         if (t >= -MAX_SAFE) { F[x] = t; fuel++ } else fuel += slow(vp, op, x, y, z, F, B, fuel, budget, L, pc)
         break
       }
-      case Op.CMPLT: case Op.CMPLE: case Op.CMPEQ: case Op.CMPNE: case Op.CMPGT: case Op.CMPGE: {
+      case O.CMPLT: case O.CMPLE: case O.CMPEQ: case O.CMPNE: case O.CMPGT: case O.CMPGE: {
         const a = F[y]
         const b = F[z]
         const d = a - b
         // d has the sign of the exact difference (rounding never crosses 0), and is NaN for a bigint.
         if (d === d) {
-          F[x] = (op === Op.CMPLT ? d < 0 : op === Op.CMPLE ? d <= 0 : op === Op.CMPEQ ? d === 0
-            : op === Op.CMPNE ? d !== 0 : op === Op.CMPGT ? d > 0 : d >= 0) ? 1 : 0
+          F[x] = compare(op, d)
           fuel++
         } else fuel += slow(vp, op, x, y, z, F, B, fuel, budget, L, pc)
         break
       }
-      case Op.BAND: case Op.BOR: case Op.BXOR: {
+      case O.BAND: case O.BOR: case O.BXOR: {
         const a = F[y]
         const b = F[z]
         if ((a | 0) === a && (b | 0) === b) {
-          F[x] = op === Op.BAND ? a & b : op === Op.BOR ? a | b : a ^ b
+          F[x] = op === O.BAND ? a & b : op === O.BOR ? a | b : a ^ b
           fuel++
         } else fuel += slow(vp, op, x, y, z, F, B, fuel, budget, L, pc)
         break
       }
-      case Op.JMP: pc = x; fuel++; continue
-      case Op.JIF: fuel++; if (F[x] !== 0) { pc = y; continue } break
-      case Op.JZ: fuel++; if (F[x] === 0) { pc = y; continue } break
-      case Op.MOV: {
+      case O.CMP_JZ: case O.CMP_JIF: {
+        const a = F[y]
+        const b = F[z]
+        const d = a - b
+        const cmp = code[i + 5]
+        if (d === d && fuel + 1 < budget) {
+          // Both instructions fit the fuel (fuel + 2 <= budget): run the pair.
+          const r = compare(cmp, d)
+          F[x] = r
+          fuel += 2
+          pc = (r === 0) === (op === O.CMP_JZ) ? code[i + 6] : pc + 2
+          continue
+        }
+        // Otherwise the compare alone; the branch runs as its own step at pc + 1.
+        if (d === d) { F[x] = compare(cmp, d); fuel++ } else fuel += slow(vp, cmp, x, y, z, F, B, fuel, budget, L, pc)
+        pc++
+        continue
+      }
+      case O.JMP: pc = x; fuel++; continue
+      case O.JIF: fuel++; if (F[x] !== 0) { pc = y; continue } break
+      case O.JZ: fuel++; if (F[x] === 0) { pc = y; continue } break
+      case O.MOV: {
         const v = F[y]
         F[x] = v
         if (v !== v) B[x] = B[y]
         fuel++
         break
       }
-      case Op.LOAD_CONST: {
+      case O.LOAD_CONST: {
         const v = consts[y]
         if (typeof v === 'number') {
           F[x] = v
@@ -194,44 +257,52 @@ export function interpret (vp: VerifiedProgram, m: Machine, env: RunEnv): RawRes
         fuel++
         break
       }
-      case Op.AND: F[x] = F[y] !== 0 && F[z] !== 0 ? 1 : 0; fuel++; break
-      case Op.OR: F[x] = F[y] !== 0 || F[z] !== 0 ? 1 : 0; fuel++; break
-      case Op.NOT: F[x] = F[y] === 0 ? 1 : 0; fuel++; break
-      case Op.NEG: case Op.ABS: {
+      case O.AND: F[x] = F[y] !== 0 && F[z] !== 0 ? 1 : 0; fuel++; break
+      case O.OR: F[x] = F[y] !== 0 || F[z] !== 0 ? 1 : 0; fuel++; break
+      case O.NOT: F[x] = F[y] === 0 ? 1 : 0; fuel++; break
+      case O.NEG: case O.ABS: {
         const a = F[y]
-        if (a === a) { F[x] = op === Op.NEG ? 0 - a : Math.abs(a); fuel++ } else fuel += slow(vp, op, x, y, z, F, B, fuel, budget, L, pc)
+        if (a === a) { F[x] = op === O.NEG ? 0 - a : Math.abs(a); fuel++ } else fuel += slow(vp, op, x, y, z, F, B, fuel, budget, L, pc)
         break
       }
-      case Op.SHL: case Op.SHR: fuel += slow(vp, op, x, y, z, F, B, fuel, budget, L, pc); break
-      case Op.NOP: fuel++; break
-      case Op.CALL:
+      case O.SHL: case O.SHR: fuel += slow(vp, op, x, y, z, F, B, fuel, budget, L, pc); break
+      case O.NOP: fuel++; break
+      case O.CALL:
         if (cs.length >= maxCallDepth) throw failure(vp, 'ERR_VASM_CALL_STACK_OVERFLOW', pc, fuel)
         cs.push(pc + 1)
         pc = x
         fuel++
         continue
-      case Op.RET:
+      case O.RET:
         fuel++
         if (cs.length === 0) return { value: get(F, B, 0), fuel }
         pc = cs.pop() as number
         continue
-      case Op.PUSH:
+      case O.PUSH:
         if (vs.length >= maxStack) throw failure(vp, 'ERR_VASM_STACK_OVERFLOW', pc, fuel)
         vs.push(get(F, B, x))
         fuel++
         break
-      case Op.POP:
+      case O.POP:
         if (vs.length === 0) throw failure(vp, 'ERR_VASM_STACK_UNDERFLOW', pc, fuel)
         set(F, B, x, vs.pop() as Val)
         fuel++
         break
-      case Op.HALT: return { value: get(F, B, 0), fuel: fuel + 1 }
-      case END: return { value: get(F, B, 0), fuel }
+      case O.HALT: return { value: get(F, B, 0), fuel: fuel + 1 }
+      case O.END: return { value: get(F, B, 0), fuel }
       default:
         // Verified programs hold only known opcodes: reaching this is a bug in the library.
         throw new Error(`vasm: unknown opcode ${op} at ${pc} in a verified program`)
     }
-    pc++
+    const next = code[i + 4]
+    if (next >= 0) {
+      pc = next
+    } else if (fuel < budget) {
+      fuel++ // the JMP at pc + 1, run in this step
+      pc = -next - 1
+    } else {
+      pc++ // the JMP runs on its own and stops with fuel exhausted
+    }
   }
 }
 
@@ -244,30 +315,30 @@ function slow (vp: VerifiedProgram, op: number, x: number, y: number, z: number,
   fuel: number, budget: number, L: IntLimit, pc: number): number {
   let cost: number
   let r: Val | undefined
-  if (op === Op.INC || op === Op.DEC) {
+  if (op === O.INC || op === O.DEC) {
     const a = get(F, B, x)
     cost = words(a)
     if (fuel + cost > budget) throw failure(vp, 'ERR_VASM_FUEL_EXHAUSTED', pc, fuel)
-    r = op === Op.INC ? add(a, 1, L) : sub(a, 1, L)
-  } else if (op === Op.NEG || op === Op.ABS) {
+    r = op === O.INC ? add(a, 1, L) : sub(a, 1, L)
+  } else if (op === O.NEG || op === O.ABS) {
     const a = get(F, B, y)
     cost = words(a)
     if (fuel + cost > budget) throw failure(vp, 'ERR_VASM_FUEL_EXHAUSTED', pc, fuel)
-    r = op === Op.NEG ? neg(a) : abs(a)
+    r = op === O.NEG ? neg(a) : abs(a)
   } else {
     const a = get(F, B, y)
     const b = get(F, B, z)
-    if (op === Op.MUL || op === Op.DIV || op === Op.MOD) {
+    if (op === O.MUL || op === O.DIV || op === O.MOD) {
       cost = costMul(a, b)
       if (fuel + cost > budget) throw failure(vp, 'ERR_VASM_FUEL_EXHAUSTED', pc, fuel)
-      if (op === Op.MUL) {
+      if (op === O.MUL) {
         r = mul(a, b, L)
       } else {
         if (b === 0) throw failure(vp, 'ERR_VASM_DIVISION_BY_ZERO', pc, fuel)
-        r = op === Op.DIV ? div(a, b) : mod(a, b)
+        r = op === O.DIV ? div(a, b) : mod(a, b)
       }
-    } else if (op === Op.SHL || op === Op.SHR) {
-      const left = op === Op.SHL
+    } else if (op === O.SHL || op === O.SHR) {
+      const left = op === O.SHL
       cost = costShift(a, b, left, L)
       if (fuel + cost > budget) throw failure(vp, 'ERR_VASM_FUEL_EXHAUSTED', pc, fuel)
       r = left ? shl(a, b, L) : shr(a, b, L)
@@ -284,16 +355,16 @@ function slow (vp: VerifiedProgram, op: number, x: number, y: number, z: number,
 
 function linear (op: number, a: Val, b: Val, L: IntLimit): Val | undefined {
   switch (op) {
-    case Op.ADD: return add(a, b, L)
-    case Op.SUB: return sub(a, b, L)
-    case Op.CMPLT: return a < b ? 1 : 0
-    case Op.CMPLE: return a <= b ? 1 : 0
-    case Op.CMPEQ: return a === b ? 1 : 0
-    case Op.CMPNE: return a !== b ? 1 : 0
-    case Op.CMPGT: return a > b ? 1 : 0
-    case Op.CMPGE: return a >= b ? 1 : 0
-    case Op.BAND: return band(a, b, L)
-    case Op.BOR: return bor(a, b, L)
+    case O.ADD: return add(a, b, L)
+    case O.SUB: return sub(a, b, L)
+    case O.CMPLT: return a < b ? 1 : 0
+    case O.CMPLE: return a <= b ? 1 : 0
+    case O.CMPEQ: return a === b ? 1 : 0
+    case O.CMPNE: return a !== b ? 1 : 0
+    case O.CMPGT: return a > b ? 1 : 0
+    case O.CMPGE: return a >= b ? 1 : 0
+    case O.BAND: return band(a, b, L)
+    case O.BOR: return bor(a, b, L)
     default: return bxor(a, b, L)
   }
 }
