@@ -97,7 +97,8 @@ assert.equal(O.END, OP_COUNT)
 
 /**
  * The interpreter's form of the code, SLOTS int32 per instruction (and one END instruction):
- * [op, x, y, z, next, cmp, target, 0]. `next` is where a non-branching instruction continues:
+ * [op | x << 8 | y << 12 | z << 16 (register operands, 4 bits each), x, y, z, next, cmp, target, 0];
+ * the operands in full (labels, constant indices) are in slots 1-3. `next` is where a non-branching instruction continues:
  * pc + 1, or -(t + 1) when pc + 1 is `JMP t` (the jump then runs in the same step if the fuel for
  * it is there; otherwise the JMP runs on its own and fails as usual). For CMP_JZ / CMP_JIF, `cmp`
  * is the compare's opcode and `target` the branch's; the branch instruction stays at pc + 1 for
@@ -114,13 +115,15 @@ function stream (vp: VerifiedProgram): Int32Array {
   s = new Int32Array((n + 1) * SLOTS)
   for (let pc = 0; pc < n; pc++) {
     const o = pc * SLOTS
-    for (let k = 0; k < 4; k++) s[o + k] = c[pc * 4 + k]
+    // Register operands (0-15) packed with the opcode: one load per step decodes them all.
+    s[o] = c[pc * 4] | (c[pc * 4 + 1] & 15) << 8 | (c[pc * 4 + 2] & 15) << 12 | (c[pc * 4 + 3] & 15) << 16
+    for (let k = 1; k < 4; k++) s[o + k] = c[pc * 4 + k]
     s[o + 4] = pc + 1 < n && c[(pc + 1) * 4] === O.JMP ? -(c[(pc + 1) * 4 + 1] + 1) : pc + 1
     const op = c[pc * 4]
     const isCmp = (op >= O.CMPLT && op <= O.CMPNE) || op === O.CMPGT || op === O.CMPGE
     const nextOp = pc + 1 < n ? c[(pc + 1) * 4] : -1
     if (isCmp && (nextOp === O.JZ || nextOp === O.JIF) && c[(pc + 1) * 4 + 1] === c[pc * 4 + 1]) {
-      s[o] = nextOp === O.JZ ? O.CMP_JZ : O.CMP_JIF
+      s[o] = (s[o] & ~255) | (nextOp === O.JZ ? O.CMP_JZ : O.CMP_JIF)
       s[o + 5] = op
       s[o + 6] = c[(pc + 1) * 4 + 2]
     }
@@ -153,14 +156,15 @@ export function interpret (vp: VerifiedProgram, m: Machine, env: RunEnv): RawRes
   // 2^53 - 1, division by zero) to `slow`, which computes the exact cost first.
   for (;;) {
     const i = pc * SLOTS
-    const op = code[i]
+    const w = code[i]
+    const op = w & 255
     if (fuel >= budget) {
       if (op === O.END) return { value: get(F, B, 0), fuel }
       throw failure(vp, 'ERR_VASM_FUEL_EXHAUSTED', pc, fuel)
     }
-    const x = code[i + 1]
-    const y = code[i + 2]
-    const z = code[i + 3]
+    const x = (w >> 8) & 15
+    const y = (w >> 12) & 15
+    const z = (w >> 16) & 15
     switch (op) {
       case O.ADD: {
         const t = F[y] + F[z]
@@ -235,9 +239,9 @@ export function interpret (vp: VerifiedProgram, m: Machine, env: RunEnv): RawRes
         pc++
         continue
       }
-      case O.JMP: pc = x; fuel++; continue
-      case O.JIF: fuel++; if (F[x] !== 0) { pc = y; continue } break
-      case O.JZ: fuel++; if (F[x] === 0) { pc = y; continue } break
+      case O.JMP: pc = code[i + 1]; fuel++; continue
+      case O.JIF: fuel++; if (F[x] !== 0) { pc = code[i + 2]; continue } break
+      case O.JZ: fuel++; if (F[x] === 0) { pc = code[i + 2]; continue } break
       case O.MOV: {
         const v = F[y]
         F[x] = v
@@ -246,11 +250,12 @@ export function interpret (vp: VerifiedProgram, m: Machine, env: RunEnv): RawRes
         break
       }
       case O.LOAD_CONST: {
-        const v = consts[y]
+        const k = code[i + 2]
+        const v = consts[k]
         if (typeof v === 'number') {
           F[x] = v
         } else {
-          if (vp.constBits[y] > L.maxBits) throw failure(vp, 'ERR_VASM_INTEGER_TOO_LARGE', pc, fuel)
+          if (vp.constBits[k] > L.maxBits) throw failure(vp, 'ERR_VASM_INTEGER_TOO_LARGE', pc, fuel)
           F[x] = MARK
           B[x] = v
         }
@@ -270,7 +275,7 @@ export function interpret (vp: VerifiedProgram, m: Machine, env: RunEnv): RawRes
       case O.CALL:
         if (cs.length >= maxCallDepth) throw failure(vp, 'ERR_VASM_CALL_STACK_OVERFLOW', pc, fuel)
         cs.push(pc + 1)
-        pc = x
+        pc = code[i + 1]
         fuel++
         continue
       case O.RET:
