@@ -15,6 +15,10 @@
  *   to the interpreter, which finishes the run. Errors are therefore only ever raised by the
  *   interpreter, and the handover happens before the instruction has any effect.
  *
+ * - Self-loops of register instructions also get a typed kernel (typedLoop below): number-only
+ *   trips over unboxed registers, each a transaction that the generic block code redoes exactly
+ *   when the number path cannot finish it.
+ *
  * Safety: the generated source is built only from opcodes, register indices, pcs, block sizes
  * and safe-integer constants of a verified program (all numbers), never from user strings.
  */
