@@ -26,7 +26,7 @@ const engines: SystemSpec = {
   metrics: VASM_METRICS,
   start: async (options: CliOptions): Promise<Session> => ({
     measure: async () => {
-      const r = await benchVasm({ quick: options.quick, repeats: options.quick ? 2 : 3 })
+      const r = await benchVasm({ quick: options.quick, rounds: options.quick ? 3 : 7 })
       const m = (x: number): number => Math.round(x / 1e4) / 100
       return {
         intLoopCompiledMips: m(r.intLoop.compiledInstrPerSec),
