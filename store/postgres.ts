@@ -294,6 +294,7 @@ function postgresStore (pool: pg.Pool, logger: Logger): Store {
 
   return {
     kind: 'postgres',
+    shared: true,
 
     async upsertMember (m) {
       checkMember(m)

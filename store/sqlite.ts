@@ -238,6 +238,7 @@ export function openSqliteStore (options: SqliteStoreOptions): Store {
 
   return {
     kind: 'sqlite',
+    shared: false,
 
     async upsertMember (m) {
       checkMember(m)
