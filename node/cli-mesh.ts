@@ -1,7 +1,7 @@
 /**
  * `voike mesh nodes`: the cluster's members as a node sees them.
  */
-import { clientFrom, clientOptions, grpcExit, parse, UsageError } from './cli-common.js'
+import { clientFrom, clientOptions, failWith, parse, UsageError } from './cli-common.js'
 import { formatMembers } from './format.js'
 
 export async function runMesh (args: string[]): Promise<number> {
@@ -14,5 +14,5 @@ export async function runMesh (args: string[]): Promise<number> {
     if (values.json === true) process.stdout.write(JSON.stringify(nodes) + '\n')
     else process.stdout.write(formatMembers(nodes))
     return 0
-  } catch (err) { grpcExit(err) } finally { client.close() }
+  } catch (err) { return await failWith(err, client) } finally { client.close() }
 }

@@ -5,9 +5,10 @@
  */
 import './polyfill.js'
 import { resolveConfig, ConfigError, NODE_FLAGS, type NodeFlag, type NodeRole } from '../config/index.js'
-import { exitWith, parse, UsageError } from './cli-common.js'
+import { exitWith, parse, quietOnBrokenPipe, UsageError } from './cli-common.js'
 import { runJob } from './cli-job.js'
 import { runMesh } from './cli-mesh.js'
+import { describeStartFailure } from './start-errors.js'
 import { runUp } from './up.js'
 
 const USAGE = `voike — a distributed actor grid
@@ -17,10 +18,21 @@ Nodes:
   voike node --genesis ADDR[,ADDR...] [same flags as genesis]
   voike up --nodes N [--demo] [--base-port P]     local grid: Genesis + N-1 nodes as child processes
 
-Clients (--api HOST:PORT, default 127.0.0.1:50051; --api-key or VOIKE_API_KEY):
-  voike mesh nodes [--json]
+Clients (--api HOST:PORT, the node's gRPC address, default 127.0.0.1:50051; --api-key or VOIKE_API_KEY):
+  voike mesh nodes [--json]                    the members: name (…short peer id), status, cores, address
   voike job submit fib --n N --segments S [--wait] [--json]
-  voike job get ID [--json] | job watch ID [--json] | job cancel ID [--json] | job list [--json]
+  voike job submit KIND --params JSON [--wait] [--json]
+                                               --wait: prints "job ID submitted" first, then a progress bar;
+                                               Ctrl-C leaves the job running (exit 130)
+  voike job get ID [--json]                    --json: the job object as GET /grid/jobs/ID gives it
+  voike job watch ID [--json]                  --json: NDJSON, one progress object per change, then the job
+  voike job cancel ID [--json]                 exit 0 when cancelled (now or before), 1 when it had ended otherwise
+  voike job list [--status S] [--limit N] [--json]
+                                               the cluster's jobs from any node, newest first; --status one of
+                                               queued, running, succeeded, failed, cancelled; --limit 1-1000 (100)
+
+Exit status: 0 ok; 1 a job failed or was cancelled, a node unreachable, a missing or wrong API key;
+2 bad input (flags, parameters, unknown job); 130 interrupted while waiting.
 `
 
 const nodeOptions = Object.fromEntries(Object.keys(NODE_FLAGS).map(k => [k, { type: 'string' as const }]))
@@ -40,9 +52,8 @@ async function runNode (role: NodeRole, args: string[]): Promise<void> {
   try {
     node = await startNode(config, { onFatal })
   } catch (err) {
-    const e = err as Error & { code?: string }
-    const hint = e.code === 'EADDRINUSE' || /EADDRINUSE/.test(e.message) ? ' (address in use: pick another port, or 0 for any free port)' : ''
-    exitWith(1, `voike ${role}: failed to start: ${e.message}${hint}`)
+    const failure = describeStartFailure(err, config)
+    exitWith(failure.code, `voike ${role}: failed to start: ${failure.message}`)
   }
   process.stdout.write(JSON.stringify({ event: 'ready', peerId: node.peerId, p2p: node.p2p, api: node.api, http: node.http, role, name: config.name }) + '\n')
   let stopping = false
@@ -59,6 +70,7 @@ async function runNode (role: NodeRole, args: string[]): Promise<void> {
 
 async function main (argv: string[]): Promise<number | undefined> {
   const [cmd, ...rest] = argv
+  quietOnBrokenPipe({ exit: cmd !== 'genesis' && cmd !== 'node' && cmd !== 'up' })
   switch (cmd) {
     case 'genesis': await runNode('genesis', rest); return undefined
     case 'node': await runNode('node', rest); return undefined
@@ -74,6 +86,7 @@ async function main (argv: string[]): Promise<number | undefined> {
 main(process.argv.slice(2)).then((code) => {
   if (code !== undefined) process.exitCode = code
 }, (err: unknown) => {
-  if (err instanceof ConfigError || err instanceof UsageError) exitWith(2, `voike: ${err.message}\n\n${USAGE}`)
+  // The message names what is wrong; the whole usage would bury it.
+  if (err instanceof ConfigError || err instanceof UsageError) exitWith(2, `voike: ${err.message}\n(\`voike help\` lists the commands and flags)`)
   exitWith(1, `voike: ${(err as Error).stack ?? String(err)}`)
 })

@@ -18,7 +18,7 @@ function job (over: Partial<JobView> = {}): JobView {
     coordinator: A, createdAtMs: Date.UTC(2026, 0, 2, 3, 4, 5), finishedAtMs: Date.UTC(2026, 0, 2, 3, 4, 6), segmentsDone: 2, segmentsTotal: 2,
     segments: [
       { index: 0, start: 0, end: 7, status: 'done', node: A, attempts: 1, ms: 0.43673199999830103 },
-      { index: 1, start: 7, end: 10, status: 'done', node: B, attempts: 2, ms: 1210.45 }
+      { index: 1, start: 7, end: 10, status: 'done', node: B, attempts: 2, ms: 1210.46 }
     ],
     ...over
   }
@@ -27,13 +27,13 @@ function job (over: Partial<JobView> = {}): JobView {
 describe('format', () => {
   it('names a node by name and short peer id, or the short id alone', () => {
     assert.equal(nodeLabel(A, names), 'genesis (…2Cbf1Nwn)')
-    assert.equal(nodeLabel(B, new Map()), '…WAbCdEf')
+    assert.equal(nodeLabel(B, new Map()), '…yWAbCdEf')
     assert.equal(nodeLabel(null, names), '-')
   })
 
   it('rounds durations one way: ms with one decimal', () => {
     assert.equal(formatMs(0.43673199999830103), '0.4 ms')
-    assert.equal(formatMs(1210.45), '1210.5 ms')
+    assert.equal(formatMs(1210.46), '1210.5 ms')
     assert.equal(formatMs(null), '-')
     assert.equal(roundMs(0.46), 0.5)
     assert.equal(roundMs(2), 2)
@@ -43,7 +43,7 @@ describe('format', () => {
     const lines = formatSegments(job(), names).trimEnd().split('\n')
     assert.match(lines[0], /^segment\s+range\s+node\s+attempts\s+ms$/)
     assert.match(lines[1], /^\s+0\s+\[0, 7\)\s+genesis \(…2Cbf1Nwn\)\s+1\s+0\.4$/)
-    assert.match(lines[2], /^\s+1\s+\[7, 10\)\s+node-4002 \(…WAbCdEf\)\s+2\s+1210\.5$/)
+    assert.match(lines[2], /^\s+1\s+\[7, 10\)\s+node-4002 \(…yWAbCdEf\)\s+2\s+1210\.5$/)
     assert.equal(lines[1].indexOf('genesis'), lines[2].indexOf('node-4002'))
   })
 
@@ -55,7 +55,7 @@ describe('format', () => {
       const at = lines[0].indexOf(h)
       for (const l of lines.slice(1)) assert.notEqual(l[at], ' ', `${h} column in ${JSON.stringify(l)}`)
     }
-    assert.ok(lines[2].endsWith('node-4002 (…WAbCdEf)'))
+    assert.ok(lines[2].endsWith('node-4002 (…yWAbCdEf)'))
     assert.equal(formatJobList([], names), 'ID  KIND  STATUS  SEGMENTS  CREATED  COORDINATOR\n')
   })
 
@@ -66,7 +66,7 @@ describe('format', () => {
     ])
     assert.match(text, /^NODE\s+STATUS\s+CORES\s+ROLE\s+ADDRESS\n/)
     assert.match(text, /genesis \(…2Cbf1Nwn\)\s+alive\s+2\s+genesis\s+\/ip4/)
-    assert.match(text, /…WAbCdEf\s+dead\s+4\s+node\s+-/)
+    assert.match(text, /…yWAbCdEf\s+dead\s+4\s+node\s+-/)
   })
 
   it('the progress line shows elapsed time and an estimate of what is left', () => {
