@@ -5,7 +5,7 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { coordinatorOfJobId, coordinatorTag, JOB_ID_RE, newJobId, tagOfJobId } from './job-id.js'
-import { capReply, mergeJobLists, parseListReply } from './listing.js'
+import { capReply, ListMerger, mergeJobLists, parseListReply } from './listing.js'
 import type { JobView } from './api.js'
 
 const A = '12D3KooWHgK3YkmHoeDsujVgSyHnSCcQParUdDk2b9tn2Cbf1Nwn'
@@ -57,6 +57,23 @@ describe('cluster job lists', () => {
     assert.equal(own[0].status, 'running')
     // Ties in time: id descending, as the stores order them.
     assert.deepEqual(mergeJobLists([{ from: A, jobs: [view('a'), view('c'), view('b')] }], 2).map(j => j.id), ['c', 'b'])
+  })
+
+  it('merging as replies arrive keeps only `limit` jobs and gives the same list as merging all at once', (t) => {
+    // Seeded: 20 members with 30 jobs each, created at pseudo-random times.
+    const SEED = 9
+    t.diagnostic(`seed ${SEED}`)
+    let seed = SEED
+    const rnd = (): number => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed }
+    const lists = Array.from({ length: 20 }, (_, m) => ({ from: `p${m}`, jobs: Array.from({ length: 30 }, (_, i) => view(`m${m}j${i}`, { coordinator: `p${m}`, createdAtMs: rnd() % 5000 })) }))
+    const merger = new ListMerger(25)
+    for (const l of lists) {
+      merger.add(l.from, l.jobs)
+      assert.ok(merger.result().length <= 25)
+    }
+    const all = lists.flatMap(l => l.jobs).sort((a, b) => b.createdAtMs - a.createdAtMs || (a.id < b.id ? 1 : -1)).slice(0, 25)
+    assert.deepEqual(merger.result().map(j => j.id), all.map(j => j.id))
+    assert.deepEqual(mergeJobLists(lists, 25).map(j => j.id), all.map(j => j.id))
   })
 
   it('replies are cut to a byte budget and marked truncated', () => {

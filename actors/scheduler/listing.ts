@@ -47,22 +47,42 @@ function rank (j: JobView): number {
   return (TERMINAL_STATUSES.has(j.status) ? 2 : j.status === 'running' ? 1 : 0) * 1e9 + j.segmentsDone
 }
 
+/** Newest first: createdAtMs, then id, descending (the stores' order). */
+function newestFirst (a: JobView, b: JobView): number {
+  return b.createdAtMs - a.createdAtMs || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0)
+}
+
 /**
- * One list from several nodes' lists: each job once (its coordinator's copy, else the one
- * furthest along), newest first (createdAtMs, then id, descending), at most `limit`.
+ * Merges members' lists as they arrive, keeping only the newest `limit` jobs after each: memory
+ * stays at `limit` plus one reply however many members answer. Each job once: its coordinator's
+ * copy, else the one furthest along.
  */
-export function mergeJobLists (lists: ReadonlyArray<{ from: string, jobs: readonly JobView[] }>, limit: number): JobView[] {
-  const best = new Map<string, { view: JobView, fromCoordinator: boolean }>()
-  for (const { from, jobs } of lists) {
+export class ListMerger {
+  private best = new Map<string, { view: JobView, fromCoordinator: boolean }>()
+  constructor (private readonly limit: number) {}
+
+  add (from: string, jobs: readonly JobView[]): void {
     for (const view of jobs) {
       const fromCoordinator = view.coordinator === from
-      const had = best.get(view.id)
+      const had = this.best.get(view.id)
       if (had === undefined || (fromCoordinator && !had.fromCoordinator) || (fromCoordinator === had.fromCoordinator && rank(view) > rank(had.view))) {
-        best.set(view.id, { view, fromCoordinator })
+        this.best.set(view.id, { view, fromCoordinator })
       }
     }
+    if (this.best.size > this.limit) {
+      const kept = [...this.best.values()].sort((a, b) => newestFirst(a.view, b.view)).slice(0, this.limit)
+      this.best = new Map(kept.map(k => [k.view.id, k]))
+    }
   }
-  const all = [...best.values()].map(b => b.view)
-  all.sort((a, b) => b.createdAtMs - a.createdAtMs || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0))
-  return all.slice(0, limit)
+
+  result (): JobView[] {
+    return [...this.best.values()].map(b => b.view).sort(newestFirst).slice(0, this.limit)
+  }
+}
+
+/** One list from several nodes' lists (ListMerger over all of them). */
+export function mergeJobLists (lists: ReadonlyArray<{ from: string, jobs: readonly JobView[] }>, limit: number): JobView[] {
+  const merger = new ListMerger(limit)
+  for (const { from, jobs } of lists) merger.add(from, jobs)
+  return merger.result()
 }

@@ -12,7 +12,7 @@ import { ReplyError } from '../runtime/errors.js'
 import { GridError, TERMINAL_STATUSES, isJobStatus, type JobList, type JobProgress, type JobStatus, type JobView, type MissingMember } from './api.js'
 import { SchedulerError, SchedulerErrorCode } from './errors.js'
 import { coordinatorOfJobId, JOB_ID_RE } from './job-id.js'
-import { capReply, LIST_FANOUT, mergeJobLists, parseListReply, type ListReply } from './listing.js'
+import { capReply, LIST_FANOUT, ListMerger, parseListReply, type ListReply } from './listing.js'
 import type { KindRegistry } from './kinds.js'
 import { LIST_CONCURRENCY, type Limits } from './limits.js'
 import type { JobState, Watcher } from './state.js'
@@ -230,7 +230,8 @@ export class Reads {
     const { limit = DEFAULT_LIST_LIMIT, status } = checkListOptions(options ?? {}, (field, message) => new GridError('ERR_INVALID_ARGUMENT', `${field}: ${message}`, field))
     const local = await this.list({ limit, status })
     if (this.o.store.shared === true) return { jobs: local, missing: [] }
-    const lists: Array<{ from: string, jobs: JobView[] }> = [{ from: this.o.selfId, jobs: local }]
+    const merged = new ListMerger(limit)
+    merged.add(this.o.selfId, local)
     const missing: MissingMember[] = []
     const miss = (m: MemberRecord, reason: MissingMember['reason']): void => {
       missing.push(m.name !== undefined && m.name !== '' ? { peerId: m.peerId, name: m.name, reason } : { peerId: m.peerId, reason })
@@ -249,11 +250,11 @@ export class Reads {
         this.o.log.debug('remote list failed', { peer: m.peerId, err })
       }
       if (reply === null) { miss(m, m.status === 'suspect' ? 'suspect' : 'no answer'); return }
-      lists.push({ from: m.peerId, jobs: reply.jobs })
+      merged.add(m.peerId, reply.jobs)
       if (reply.truncated) miss(m, 'truncated')
     })
     missing.sort((a, b) => a.peerId < b.peerId ? -1 : a.peerId > b.peerId ? 1 : 0)
-    return { jobs: mergeJobLists(lists, limit), missing }
+    return { jobs: merged.result(), missing }
   }
 
   /** Another node's `list` ask: this node's jobs only (never asks further), bounded in bytes. */
