@@ -18,8 +18,8 @@ export function exitWith (code: number, message?: string): never {
 
 export interface ParsedArgs { values: Record<string, string | boolean | string[] | undefined>, positionals: string[] }
 
-/** A negative number (`-1`, `-2.5`): a flag's value, never a flag. */
-const NEGATIVE_NUMBER_RE = /^-\d+(\.\d+)?$/
+/** A word starting with a minus and a digit (`-1`, `-2.5`, `-5:10`): a flag's value, never a flag. */
+const NEGATIVE_NUMBER_RE = /^-\d/
 
 /**
  * `--n -1` as `--n=-1`: node's parseArgs takes any argument starting with `-` for a flag and

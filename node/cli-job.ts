@@ -14,6 +14,7 @@ import { TERMINAL_STATUSES, type JobView } from '../actors/scheduler/api.js'
 import type { VoikeClient } from './client.js'
 import { clientFrom, clientOptions, failWith, intFlag, parse, UsageError } from './cli-common.js'
 import { formatJob, formatJobList, formatMissing, jobJson, progressLine, type NodeNames } from './format.js'
+import { joinSignedValues, vasmSubmitParams, VASM_SUBMIT_OPTIONS } from './vasm-job.js'
 
 /** Exit status of a command that waited for a job: 1 when it failed or was cancelled. */
 function jobExit (job: JobView): number {
@@ -76,20 +77,23 @@ async function waitFor (client: VoikeClient, id: string, mode: { bar: boolean, n
   }
 }
 
-function submitParams (kind: string, values: Record<string, unknown>): Record<string, unknown> | string {
+async function submitParams (kind: string, values: Record<string, unknown>): Promise<Record<string, unknown> | string> {
   if (values.params !== undefined) {
-    if (values.n !== undefined || values.segments !== undefined) throw new UsageError('give --params or --n/--segments, not both')
+    if (values.n !== undefined || values.segments !== undefined || values.program !== undefined) throw new UsageError('give --params or the kind\'s flags, not both')
     return values.params as string // sent as given: the node checks it (size, depth, fields)
   }
   if (kind === 'fib') return { n: intFlag(values, 'n'), segments: values.segments === undefined ? 1 : intFlag(values, 'segments') }
+  if (kind === 'vasm') {
+    try { return await vasmSubmitParams(values) } catch (err) { throw new UsageError((err as Error).message) }
+  }
   return {}
 }
 
 async function submit (rest: string[]): Promise<number> {
-  const { values, positionals } = parse(rest, { ...clientOptions, n: { type: 'string' }, segments: { type: 'string' }, wait: { type: 'boolean' }, params: { type: 'string' } })
+  const { values, positionals } = parse(joinSignedValues(rest), { ...clientOptions, ...VASM_SUBMIT_OPTIONS, n: { type: 'string' }, segments: { type: 'string' }, wait: { type: 'boolean' }, params: { type: 'string' } })
   const kind = positionals[0]
   if (kind === undefined) throw new UsageError('job submit needs a kind, e.g. `voike job submit fib --n 1000 --segments 4`')
-  const params = submitParams(kind, values)
+  const params = await submitParams(kind, values)
   const json = values.json === true
   const client = clientFrom(values)
   try {

@@ -10,6 +10,7 @@ import { runJob } from './cli-job.js'
 import { runMesh } from './cli-mesh.js'
 import { describeStartFailure } from './start-errors.js'
 import { runUp } from './up.js'
+import { vasmCommand, processIo } from './vasm-cli.js'
 
 const USAGE = `voike — a distributed actor grid
 
@@ -21,6 +22,8 @@ Nodes:
 Clients (--api HOST:PORT, the node's gRPC address, default 127.0.0.1:50051; --api-key or VOIKE_API_KEY):
   voike mesh nodes [--json]                    the members: name (…short peer id), status, cores, address
   voike job submit fib --n N --segments S [--wait] [--json]
+  voike job submit vasm --program FILE [--arg INT]... [--fuel N] [--wait] [--json]
+  voike job submit vasm --program FILE --range START:END --segments S --reduce sum|min|max|list|summod:M [--arg INT]... [--wait] [--json]
   voike job submit KIND --params JSON [--wait] [--json]
                                                --wait: prints "job ID submitted" first, then a progress bar;
                                                Ctrl-C leaves the job running (exit 130)
@@ -30,6 +33,10 @@ Clients (--api HOST:PORT, the node's gRPC address, default 127.0.0.1:50051; --ap
   voike job list [--status S] [--limit N] [--json]
                                                the cluster's jobs from any node, newest first; --status one of
                                                queued, running, succeeded, failed, cancelled; --limit 1-1000 (100)
+
+VASM (local, no node needed):
+  voike vasm asm FILE -o OUT | vasm disasm FILE | vasm verify FILE
+  voike vasm run FILE [--arg INT]... [--fuel N] [--engine interp|compiled] [--json]
 
 Exit status: 0 ok; 1 a job failed or was cancelled, a node unreachable, a missing or wrong API key;
 2 bad input (flags, parameters, unknown job); 130 interrupted while waiting.
@@ -77,6 +84,7 @@ async function main (argv: string[]): Promise<number | undefined> {
     case 'up': return await runUp(rest)
     case 'mesh': return await runMesh(rest)
     case 'job': return await runJob(rest)
+    case 'vasm': return await vasmCommand(rest, processIo)
     case undefined: case 'help': case '--help': case '-h':
       process.stdout.write(USAGE); return 0
     default: throw new UsageError(`unknown command ${JSON.stringify(cmd)}`)

@@ -22,6 +22,10 @@ import type { TaskModule } from '../actors/worker/task-kinds.js'
 import { fibKind } from '../actors/kinds/fib/job.js'
 import fibTasks from '../actors/kinds/fib/task.js'
 import noopTasks from '../actors/kinds/noop/task.js'
+import { createVasmKind } from '../actors/kinds/vasm/job.js'
+import { vasmService } from '../actors/kinds/vasm/actor.js'
+import { createProgramStore, type ProgramStore } from '../actors/kinds/vasm/programs.js'
+import vasmTasks from '../actors/kinds/vasm/task.js'
 import { createStore, type MemberStore } from '../store/index.js'
 import { startHttp, type HttpServer } from './http.js'
 import { startGrpc, type GrpcServer } from './grpc.js'
@@ -55,10 +59,15 @@ export interface StartOptions {
   onFatal?: (err: Error) => void
 }
 
-/** The job kinds this node runs: each kind's job side (the scheduler) ... */
-const JOB_KINDS: ReadonlyArray<JobKind<any, any>> = [fibKind]
+/**
+ * The job kinds this node runs: each kind's job side (the scheduler). `vasm` shares the node's
+ * program store with its worker-side actor (actors/kinds/vasm/actor.ts) ...
+ */
+function jobKinds (programs: ProgramStore): ReadonlyArray<JobKind<any, any>> {
+  return [fibKind, createVasmKind({ programs })]
+}
 /** ... and the worker side of every kind (plus `noop`, the benches' and tests' empty task). */
-const TASK_MODULES: readonly TaskModule[] = [noopTasks, fibTasks]
+const TASK_MODULES: readonly TaskModule[] = [noopTasks, fibTasks, vasmTasks]
 
 /** A libp2p peer id in text form. */
 function isPeerId (id: string): boolean {
@@ -170,9 +179,13 @@ export async function startNode (config: NodeConfig, options: StartOptions = {})
     }))
     const pool = createWorkerPool({ registry, tasks: TASK_MODULES, threads: config.threads, logger: log.child({ component: 'pool' }) })
     services.push(workerService({ pool, logger: log.child({ component: 'worker' }) }))
+    // VASM programs by hash: served to workers as a coordinator, fetched once as a worker.
+    const programs = createProgramStore()
+    services.push(vasmService({ programs, pool, registry, logger: log.child({ component: 'vasm' }) }))
+    const kinds = jobKinds(programs)
     // Both sides of every job kind are registered before anything runs.
-    checkTaskKinds(JOB_KINDS, pool.taskKinds())
-    scheduler = createScheduler({ system: sys, store, table, registry, kinds: JOB_KINDS, logger: log.child({ component: 'scheduler' }) })
+    checkTaskKinds(kinds, pool.taskKinds())
+    scheduler = createScheduler({ system: sys, store, table, registry, kinds, logger: log.child({ component: 'scheduler' }) })
     services.push(schedulerService(scheduler))
     critical = spawnServices(sys, services)
     const ticker = setInterval(() => {

@@ -9,6 +9,7 @@
  * JSON, the views show what `describe` returns.
  */
 import { GridError } from './api.js'
+import { FATAL_TASK_CODES } from './limits.js'
 
 /** What every method of a kind learns about the job. */
 export interface JobContext<P> {
@@ -82,6 +83,22 @@ export interface JobKind<P = unknown, D = unknown> {
   estimateMs?: (seg: SegmentContext<P, D>) => number
   /** Optional: whether two checked values of one segment agree (default: same JSON). */
   equal?: (a: unknown, b: unknown) => boolean
+  /**
+   * Optional: true for a task error code that any node would hit again (a deterministic
+   * program's runtime error): the job then fails at once instead of retrying the segment.
+   */
+  isFatalError?: (code: string) => boolean
+}
+
+/**
+ * Why a failed task ends its job at once, or undefined when another attempt may succeed: the
+ * wording goes into the job's error, so a user sees the failure was not a lost node.
+ */
+export function fatalReason (kind: JobKind<any, any>, code: string): string | undefined {
+  if (FATAL_TASK_CODES.has(code)) return 'failed'
+  let fatal = false
+  try { fatal = kind.isFatalError?.(code) === true } catch { fatal = false }
+  return fatal ? 'failed with a deterministic error (not retried: every node would fail the same way)' : undefined
 }
 
 /** A segment's timeout allows this many times its estimated cost (slower machines, shared cores). */
@@ -126,7 +143,7 @@ export function createKindRegistry (kinds: ReadonlyArray<JobKind<any, any>>): Ki
     for (const fn of METHODS) {
       if (typeof k[fn] !== 'function') throw new TypeError(`job kind ${k.name}: ${fn} must be a function`)
     }
-    for (const fn of ['estimateMs', 'equal'] as const) {
+    for (const fn of ['estimateMs', 'equal', 'isFatalError'] as const) {
       if (k[fn] !== undefined && typeof k[fn] !== 'function') throw new TypeError(`job kind ${k.name}: ${fn} must be a function when given`)
     }
     if (!Array.isArray(k.taskKinds) || k.taskKinds.length === 0 || !k.taskKinds.every((t: unknown) => typeof t === 'string')) {

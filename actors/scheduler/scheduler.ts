@@ -37,10 +37,10 @@ import { GridError, TERMINAL_STATUSES, type GridService, type JobView, type Sche
 import { Cancels } from './cancel.js'
 import { Dispatcher } from './dispatch.js'
 import { checkDeps, type SchedulerDeps } from './deps.js'
-import { checkParamNames, createKindRegistry, resolveKind, type KindRegistry } from './kinds.js'
+import { checkParamNames, createKindRegistry, fatalReason, resolveKind, type KindRegistry } from './kinds.js'
 import { newJobId } from './job-id.js'
 import { InFlightLedger } from './ledger.js'
-import { END_WRITE_ATTEMPTS, FATAL_TASK_CODES, resolveLimits, type Limits } from './limits.js'
+import { END_WRITE_ATTEMPTS, resolveLimits, type Limits } from './limits.js'
 import { registerSchedulerMetrics, type SchedulerMetrics, type TaskOutcome } from './metrics.js'
 import { WriteBehind } from './persistence.js'
 import { onBusy } from './placement.js'
@@ -414,8 +414,9 @@ class SchedulerCore {
     seg.lastError = `${code}: ${message}`
     seg.avoid = peer
     this.log.debug('segment attempt failed', { job: job.id, segment: seg.index, peer, code, attempts: seg.attempts })
-    if (FATAL_TASK_CODES.has(code) || seg.attempts >= this.limits.maxAttempts) {
-      const why = FATAL_TASK_CODES.has(code) ? 'failed' : `failed after ${seg.attempts} attempts`
+    const fatal = fatalReason(job.kind, code)
+    if (fatal !== undefined || seg.attempts >= this.limits.maxAttempts) {
+      const why = fatal ?? `failed after ${seg.attempts} attempts`
       void this.endJob(job, 'failed', null, `${segmentName(job, seg)} ${why}; last error ${seg.lastError}`)
       return
     }
