@@ -166,7 +166,8 @@ export async function startNode (config: NodeConfig, options: StartOptions = {})
       lastSeenMs: Date.now(),
       leftAtMs: null,
       isGenesis: config.role === 'genesis',
-      host: config.hostId
+      host: config.hostId,
+      name: config.name
     }
     table.put(self)
     registerMeshMetrics(registry, table)

@@ -299,6 +299,7 @@ function postgresStore (pool: pg.Pool, logger: Logger): Store {
       ensureOpen(op)
       try { return await pool.query({ text, values }) } catch (err) { throw fail(op, err) }
     }),
+    shared: true,
 
     async upsertMember (m) {
       checkMember(m)

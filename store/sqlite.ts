@@ -240,6 +240,7 @@ export function openSqliteStore (options: SqliteStoreOptions): Store {
   return {
     kind: 'sqlite',
     ...sqliteTrustStore(db, run),
+    shared: false,
 
     async upsertMember (m) {
       checkMember(m)

@@ -34,6 +34,11 @@ export interface MemberRecord {
   leftAtMs: number | null
   isGenesis: boolean
   /**
+   * The node's human name (`--name`, e.g. `node-4002`), shown with its short peer id. Absent for
+   * members that did not send one; not persisted (a reloaded member gets it back when it says hello).
+   */
+  name?: string
+  /**
    * Identifies the machine the member runs on ('' when unknown): members on one machine share its
    * cores, and the scheduler must not oversubscribe them.
    */
@@ -118,6 +123,11 @@ export interface MemberStore {
  * these (TrustStore, BlobIndex, ProjectStore) and Store grows by extending them.
  */
 export interface JobStore {
+  /**
+   * True when several nodes share this store (PostgreSQL): it then holds every node's jobs, and
+   * a cluster-wide list need not ask the other members. Absent or false: this node's jobs only.
+   */
+  readonly shared?: boolean
   /**
    * Persists the job and all its segments atomically (one transaction). Every segment's jobId
    * must be job.id. A reused job id or a repeated segment index → ERR_STORE_CONFLICT, nothing kept.

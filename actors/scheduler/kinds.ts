@@ -47,6 +47,12 @@ export interface JobKind<P = unknown, D = unknown> {
    * the other methods get). Throws GridError ERR_INVALID_ARGUMENT naming the field.
    */
   validate: (params: unknown) => P
+  /**
+   * Optional: the parameter names the kind takes. When given, a parameter object with any other
+   * key is rejected before `validate`, naming that key (a typo such as `segmnets` is an error, not
+   * silently dropped). Kinds without it must reject unknown keys in `validate` themselves.
+   */
+  readonly params?: readonly string[]
   /** The segments' descriptors, in order (plain JSON); at least one, at most MAX_SEGMENTS_PER_JOB. */
   split: (params: P) => D[]
   /** Checks a descriptor read back from the store (resume, takeover); throws when unusable. */
@@ -179,4 +185,24 @@ export function resolveKind (registry: KindRegistry, kind: unknown): JobKind<any
     throw new GridError('ERR_UNKNOWN_KIND', `kind: unknown job kind ${JSON.stringify(kind.slice(0, 64))} (known: ${known})`, 'kind')
   }
   return k
+}
+
+/** Keys of a parameter object checked against `kind.params` (at most this many looked at). */
+const MAX_PARAM_KEYS_CHECKED = 1024
+
+/**
+ * Rejects a parameter the kind does not take (ERR_INVALID_ARGUMENT naming it), when the kind
+ * lists its parameters (`JobKind.params`). Anything but a plain object is left to `validate`.
+ */
+export function checkParamNames (kind: JobKind<any, any>, params: unknown): void {
+  if (kind.params === undefined || typeof params !== 'object' || params === null || Array.isArray(params)) return
+  let seen = 0
+  for (const key in params) {
+    if (!Object.hasOwn(params, key)) continue
+    if (!kind.params.includes(key)) {
+      const name = key.length > 64 ? key.slice(0, 64) + '…' : key
+      throw new GridError('ERR_INVALID_ARGUMENT', `${name}: unknown parameter of ${kind.name} jobs (they take ${kind.params.join(', ')})`, name)
+    }
+    if (++seen >= MAX_PARAM_KEYS_CHECKED) return
+  }
 }

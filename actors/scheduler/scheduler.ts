@@ -27,7 +27,6 @@
  * the attempt counted. A segment's timeout follows its kind's cost estimate (kinds.ts).
  */
 import assert from 'node:assert/strict'
-import { randomBytes } from 'node:crypto'
 import { silentLogger, type Logger } from '../../config/logger.js'
 import { MAX_SEGMENTS_PER_JOB, type JobPatch, type JobRecord, type JobStore, type SegmentPatch, type SegmentRecord } from '../../store/types.js'
 import { ReplyError } from '../runtime/errors.js'
@@ -38,7 +37,8 @@ import { GridError, TERMINAL_STATUSES, type GridService, type JobView, type Sche
 import { Cancels } from './cancel.js'
 import { Dispatcher } from './dispatch.js'
 import { checkDeps, type SchedulerDeps } from './deps.js'
-import { createKindRegistry, fatalReason, resolveKind, type KindRegistry } from './kinds.js'
+import { checkParamNames, createKindRegistry, fatalReason, resolveKind, type KindRegistry } from './kinds.js'
+import { newJobId } from './job-id.js'
 import { InFlightLedger } from './ledger.js'
 import { END_WRITE_ATTEMPTS, resolveLimits, type Limits } from './limits.js'
 import { registerSchedulerMetrics, type SchedulerMetrics, type TaskOutcome } from './metrics.js'
@@ -70,7 +70,8 @@ export function createScheduler (deps: SchedulerDeps): Scheduler {
   const grid: GridService = {
     submit: async (kind, params) => await core.submit(kind, params),
     get: async (id, options) => await core.reads.get(id, options?.signal),
-    list: async (options) => await core.reads.list(options),
+    list: async (options) => (await core.reads.listCluster(options)).jobs,
+    listCluster: async (options) => await core.reads.listCluster(options),
     cancel: async (id) => await core.cancel(id),
     watch: async (id, onProgress, signal) => await core.reads.watch(id, onProgress, signal)
   }
@@ -172,6 +173,9 @@ class SchedulerCore {
             const r = this.reads.getHere(checkPeerId(m.id))
             return r instanceof Promise ? r.catch(toReplyError) : r
           }
+          case 'list':
+            this.assertOpenForPeer()
+            return this.reads.listForPeer(m).catch(toReplyError)
           case 'cancel':
             this.assertOpenForPeer()
             return this.cancelForPeer(checkPeerId(m.id)).catch(toReplyError)
@@ -192,6 +196,7 @@ class SchedulerCore {
   async submit (kindName: unknown, rawParams: unknown): Promise<JobView> {
     this.assertOpen()
     const kind = resolveKind(this.kinds, kindName)
+    checkParamNames(kind, rawParams)
     const params = kind.validate(rawParams) as unknown
     const descriptors: unknown[] = kind.split(params)
     // A kind's bug, not the user's: a plain Error (the API answers it as internal).
@@ -205,7 +210,7 @@ class SchedulerCore {
     const runNow = this.queued.length === 0 && this.active.length + this.reservedActive < maxActiveJobs
     const now = Date.now()
     const record: JobRecord = {
-      id: newJobId(),
+      id: newJobId(this.selfId),
       kind: kind.name,
       status: runNow ? 'running' : 'queued',
       params,
@@ -696,10 +701,6 @@ class SchedulerCore {
 }
 
 // ---- helpers -----------------------------------------------------------------------------
-
-function newJobId (): string {
-  return randomBytes(16).toString('base64url')
-}
 
 function newSegmentRecord (jobId: string, index: number, descriptor: unknown): SegmentRecord {
   return { jobId, index, descriptor, status: 'pending', node: null, attempts: 0, seq: 0, ms: null, result: null }
