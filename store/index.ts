@@ -12,6 +12,7 @@ import type { Store, StoreOptions } from './types.js'
 
 export * from './types.js'
 export { StoreError } from './errors.js'
+export * from './flows.js'
 export type { StoreErrorCode } from './errors.js'
 export { LATEST_VERSION as STORE_SCHEMA_VERSION, checkSchemaName } from './schema.js'
 export { SQLITE_FILE_NAME } from './sqlite.js'
