@@ -19,6 +19,8 @@ export interface GrpcOptions {
   logger: Logger
   /** Largest request message. Default 1 MiB. */
   maxMessageBytes?: number
+  /** More services (FLOW: node/grpc-flow.ts), given the server and the API key check. */
+  services?: ReadonlyArray<(server: Server, authorized: (md: Metadata) => boolean) => void>
 }
 
 export interface GrpcServer { address: string, close: () => Promise<void> }
@@ -115,6 +117,8 @@ export async function startGrpc (o: GrpcOptions): Promise<GrpcServer> {
       })
     }
   })
+
+  for (const add of o.services ?? []) add(server, authorized)
 
   const address = await new Promise<string>((resolve, reject) => {
     const host = o.host.includes(':') ? `[${o.host}]` : o.host

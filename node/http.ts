@@ -21,6 +21,8 @@ export interface HttpOptions {
   logger: Logger
   /** Largest request body. Default 1 MiB. */
   maxBodyBytes?: number
+  /** More routes (FLOW: node/http-flow.ts), after the API key check; each answers true when it took the request. */
+  routes?: ReadonlyArray<(req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean>>
 }
 
 export interface HttpServer { address: string, close: () => Promise<void> }
@@ -82,6 +84,7 @@ export async function startHttp (o: HttpOptions): Promise<HttpServer> {
     }
     if (!keyMatches(o.apiKey, req.headers[API_KEY_HEADER])) throw new HttpError(401, 'missing or wrong x-voike-api-key', 'ERR_UNAUTHENTICATED')
     if (req.method === 'GET' && path === '/mesh/nodes') return send(res, 200, o.table.all())
+    for (const r of o.routes ?? []) if (await r(req, res, url)) return
     if (path === '/grid/jobs' && req.method === 'POST') {
       const { kind, params } = splitSubmitBody(await readJson(req, maxBodyBytes))
       return send(res, 201, await o.grid.submit(kind, params))

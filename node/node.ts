@@ -25,6 +25,10 @@ import noopTasks from '../actors/kinds/noop/task.js'
 import { createStore, type MemberStore } from '../store/index.js'
 import { startHttp, type HttpServer } from './http.js'
 import { startGrpc, type GrpcServer } from './grpc.js'
+import { createFlowService } from './flow-service.js'
+import { gridPort } from './flow-ports.js'
+import { flowRoutes } from './http-flow.js'
+import { addFlowService } from './grpc-flow.js'
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version
 
@@ -184,9 +188,14 @@ export async function startNode (config: NodeConfig, options: StartOptions = {})
     if (config.genesis.length > 0) await join(config.genesis, mesh, sys, self, options.joinTimeoutMs ?? 60_000, log)
     await scheduler.resume()
 
-    const http: HttpServer = await startHttp({ host: config.http.host, port: config.http.port, peerId: mesh.peerId, registry, table, grid: scheduler.grid, apiKey: config.apiKey, logger: log.child({ component: 'http' }) })
+    // FLOW: runs RUN JOB steps on this node's grid, caches results and run records in the store.
+    const flowLog = log.child({ component: 'flow' })
+    const flows = createFlowService({ port: gridPort(scheduler.grid), store, flowsDir: config.flowsDir, logger: flowLog })
+    cleanups.push(async () => { flows.close() })
+    await flows.ready
+    const http: HttpServer = await startHttp({ host: config.http.host, port: config.http.port, peerId: mesh.peerId, registry, table, grid: scheduler.grid, apiKey: config.apiKey, logger: log.child({ component: 'http' }), routes: [flowRoutes({ service: flows, logger: flowLog })] })
     cleanups.push(async () => { await http.close() })
-    const grpc: GrpcServer = await startGrpc({ host: config.api.host, port: config.api.port, table, grid: scheduler.grid, apiKey: config.apiKey, logger: log.child({ component: 'grpc' }) })
+    const grpc: GrpcServer = await startGrpc({ host: config.api.host, port: config.api.port, table, grid: scheduler.grid, apiKey: config.apiKey, logger: log.child({ component: 'grpc' }), maxMessageBytes: 32 << 20, services: [(server, authorized) => { addFlowService(server, { service: flows, authorized, logger: flowLog }) }] })
     cleanups.push(async () => { await grpc.close() })
 
     let stopping: Promise<void> | undefined
