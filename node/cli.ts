@@ -21,6 +21,10 @@ Clients (--api HOST:PORT, default 127.0.0.1:50051; --api-key or VOIKE_API_KEY):
   voike mesh nodes [--json]
   voike job submit fib --n N --segments S [--wait] [--json]
   voike job get ID [--json] | job watch ID [--json] | job cancel ID [--json] | job list [--json]
+  voike flow parse|plan FILE [--json]                 check and plan a flow (offline)
+  voike flow explain FILE|NAME [--input ...] [--no-cache] [--resume RUN_ID] [--json]
+  voike flow run FILE|NAME [--input name=value|name=@path]... [--json] [--no-cache] [--resume RUN_ID]
+                                                      run on the node (NAME: a flow of its --flows DIR)
 `
 
 class UsageError extends Error {}
@@ -217,6 +221,7 @@ async function main (argv: string[]): Promise<number | undefined> {
     case 'up': return await runUp(rest)
     case 'mesh': return await runMesh(rest)
     case 'job': return await runJob(rest)
+    case 'flow': return await (await import('./flow-main.js')).flowMain(rest)
     case undefined: case 'help': case '--help': case '-h':
       process.stdout.write(USAGE); return 0
     default: throw new UsageError(`unknown command ${JSON.stringify(cmd)}`)

@@ -15,7 +15,7 @@ import { VoikeError } from '../config/errors.js'
 import { resolveInts, type IntTable } from '../config/options.js'
 import type { FlowStore } from '../store/index.js'
 import {
-  parseFlow, planFlow, planJson, execute, explain, listOps, watchFlows,
+  parseFlow, planFlow, planJson, execute, explain, listOps, watchFlows, normalizeInputs,
   FlowErrors, FlowRunError,
   type ExplainStep, type FlowMetrics, type FlowWatcher, type GridPort, type Planned, type RunRecord, type StepEvent, type StepRecord
 } from '../flows/index.js'
@@ -216,6 +216,8 @@ export function createFlowService (o: FlowServiceOptions): FlowService {
     async execute (req, eo = {}) {
       const f = resolveFlow(req)
       const a = runArgs(req, f.base)
+      // Input errors answer the request itself, before a run starts (execute checks them again).
+      normalizeInputs(f.planned.flow.inputs, a.inputs, sandboxFs({ base: f.base, files: a.files, roots: f.roots }))
       if (inflight.size >= limits.maxRunsInFlight) throw new FlowServiceError('ERR_OVERLOADED', `${inflight.size} flow runs in flight (limits.maxRunsInFlight); try again later`)
       const runId = randomUUID()
       const ac = new AbortController()

@@ -67,7 +67,8 @@ export function addFlowService (server: Server, o: { service: FlowService, autho
     GetRun: json(async (r: { id: string }) => await s.getRun(r.id)),
     CancelRun: json(async (r: { id: string }) => await s.cancelRun(r.id)),
     Execute: (call: ServerWritableStream<RunRequestProto, unknown>) => {
-      const fail = (e: GrpcError): void => { call.destroy(Object.assign(new Error(e.details), e)) }
+      // emit('error') sends the status even after messages were written (destroy does not, then).
+      const fail = (e: GrpcError): void => { call.emit('error', Object.assign(new Error(e.details), e)) }
       if (!o.authorized(call.metadata)) { fail(unauthenticated); return }
       const ac = new AbortController()
       call.on('cancelled', () => { ac.abort(new Error('the client cancelled the call')) })
