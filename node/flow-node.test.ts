@@ -128,6 +128,47 @@ describe('FLOW on a node', { timeout: 300_000 }, () => {
     assert.equal((await getJson(node.ready.http, '/flow/plans')).status, 401)
   })
 
+  test('HTTP: ops, parse, plan, execute by name (JSON and NDJSON), run records, bounded and checked bodies', { timeout: 60_000 }, async () => {
+    const ops = await getJson<Array<{ name: string, version: string }>>(node.ready.http, '/flow/ops', AUTH)
+    assert.ok(ops.body.length >= 14)
+    const parsed = await postJson<{ ok: boolean, steps: Array<{ name: string }> }>(node.ready.http, '/flow/parse', { source: ORDERS_FLOW }, AUTH)
+    assert.equal(parsed.status, 200)
+    assert.deepEqual(parsed.body.steps.map(x => x.name), ['rows', 'kept', 'priced', 'byRegion', 'ranked', 'fib', 'out1', 'out2', 'line'])
+    const plan = await postJson<{ hash: string }>(node.ready.http, '/flow/plan', { source: ORDERS_FLOW }, AUTH)
+    assert.match(plan.body.hash, /^[0-9a-f]{64}$/)
+    assert.equal((await getJson<{ source: string }>(node.ready.http, `/flow/plans/${plan.body.hash}`, AUTH)).body.source, ORDERS_FLOW)
+    // By content: file inputs need no file on the node.
+    const ex = await postJson<{ runId: string, status: string, outputs: { regions: Array<{ region: string }> } }>(node.ready.http, '/flow/execute', { source: ORDERS_FLOW, inputs: { orders: { content: ORDERS_CSV }, minQty: 5 } }, AUTH)
+    assert.equal(ex.status, 200, JSON.stringify(ex.body))
+    assert.deepEqual(ex.body.outputs.regions.map(r => r.region), ['south'])
+    // A path is read only from what the run sent (never the node's disk).
+    const sneaky = await postJson<{ error: { message: string } }>(node.ready.http, '/flow/execute', { source: ORDERS_FLOW, inputs: { orders: '/etc/passwd', minQty: 1 }, noCache: true }, AUTH)
+    assert.equal(sneaky.status, 400)
+    assert.match(sneaky.body.error.message, /cannot read \/etc\/passwd: not sent with the run/)
+    const res = await fetch(`http://${node.ready.http}/flow/execute`, { method: 'POST', headers: { ...AUTH, accept: 'application/x-ndjson', 'content-type': 'application/json' }, body: JSON.stringify({ name: 'greet', inputs: { who: 'bo' }, noCache: true }) })
+    const lines = (await res.text()).trim().split('\n').map(l => JSON.parse(l))
+    assert.deepEqual(lines.map(l => l.type), ['started', 'step-start', 'step-end', 'result'])
+    assert.equal(lines[3].outputs.t, 'hello bo v1')
+    assert.equal((await getJson<{ status: string }>(node.ready.http, `/flow/runs/${lines[0].runId as string}`, AUTH)).body.status, 'succeeded')
+    const badBodies: Array<[unknown, number, RegExp]> = [
+      [{}, 400, /exactly one of source/],
+      [{ source: 'FLOW "x"\nSTEP a =\n  OUTPUT_TEXT "y"\nEND FLOW\n', name: 'greet' }, 400, /exactly one/],
+      [{ name: '../etc' }, 400, /name must be/],
+      [{ name: 'nope' }, 404, /no flow named nope/],
+      [{ name: 'greet', inputs: [1] }, 400, /inputs must be an object/],
+      [{ name: 'greet', inputs: { who: JSON.parse('['.repeat(40) + ']'.repeat(40)) } }, 400, /inputs nests deeper than 32/],
+      [{ name: 'greet', inputs: { who: 'x' }, files: { '/abs': '' } }, 400, /files\.\/abs must be a relative path/],
+      [{ name: 'greet', inputs: { who: 3 } }, 400, /input who \(text, line 3\) needs a string/],
+      [{ name: 'greet', inputs: { who: 'x' }, resume: 'a b' }, 400, /resume must be a run id/]
+    ]
+    for (const [body, status, re] of badBodies) {
+      const r = await postJson<{ error: { message: string } }>(node.ready.http, '/flow/execute', body, AUTH)
+      assert.equal(r.status, status, JSON.stringify(body).slice(0, 80))
+      assert.match(r.body.error.message, re)
+    }
+    assert.equal((await getJson(node.ready.http, '/flow/runs/no-such-run', AUTH)).status, 404)
+  })
+
   test('--flows DIR: a good edit is picked up without a restart, a broken edit keeps the old version', { timeout: 60_000 }, async () => {
     const run = async (): Promise<string> => {
       const r = await flowRun(['run', 'greet', '--input', 'who=ann', '--json'], node)
