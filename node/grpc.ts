@@ -20,8 +20,8 @@ export interface GrpcOptions {
   logger: Logger
   /** Largest request message. Default 1 MiB. */
   maxMessageBytes?: number
-  /** Adds more services before the server binds (node/grpc-hypermesh.ts). */
-  addServices?: (server: Server) => void
+  /** More services (FLOW: node/grpc-flow.ts, PerfWatch and trust: node/grpc-hypermesh.ts), given the server and the API key check. */
+  services?: ReadonlyArray<(server: Server, authorized: (md: Metadata) => boolean) => void>
 }
 
 export interface GrpcServer { address: string, close: () => Promise<void> }
@@ -142,7 +142,8 @@ export async function startGrpc (o: GrpcOptions): Promise<GrpcServer> {
     }
   })
 
-  o.addServices?.(server)
+  for (const add of o.services ?? []) add(server, isAuthorized)
+
   const address = await new Promise<string>((resolve, reject) => {
     const host = o.host.includes(':') ? `[${o.host}]` : o.host
     server.bindAsync(`${host}:${o.port}`, ServerCredentials.createInsecure(), (err, port) => {
