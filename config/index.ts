@@ -12,6 +12,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { ConfigError } from './errors.js'
 import type { LogLevel } from './logger.js'
 import { parseChaos, type ChaosConfig } from './chaos.js'
+import { DETECTOR_FLAGS, parseDetector, type DetectorConfig } from './detector.js'
 
 export { ConfigError } from './errors.js'
 
@@ -53,6 +54,8 @@ export interface NodeConfig {
   hostId: string
   /** Chaos settings (VOIKE_CHAOS_*, config/chaos.ts); all zero = off. */
   chaos: ChaosConfig
+  /** Failure-detector timings and the takeover delay (config/detector.ts). */
+  detector: DetectorConfig
 }
 
 /** Flags the node accepts, with their environment variable. */
@@ -69,7 +72,8 @@ export const NODE_FLAGS = {
   threads: 'VOIKE_THREADS',
   'max-frame-bytes': 'VOIKE_MAX_FRAME_BYTES',
   'log-level': 'VOIKE_LOG_LEVEL',
-  'host-id': 'VOIKE_HOST_ID'
+  'host-id': 'VOIKE_HOST_ID',
+  ...DETECTOR_FLAGS
 } as const
 
 export type NodeFlag = keyof typeof NODE_FLAGS
@@ -127,7 +131,8 @@ export function resolveConfig (role: NodeRole, flags: Partial<Record<NodeFlag, s
     maxFrameSizeBytes: frameIn !== undefined ? parseInteger(frameIn.value, frameIn.source, MIN_FRAME_BYTES, MAX_FRAME_BYTES) : 4 * 1024 * 1024,
     logLevel: levelIn !== undefined ? parseLogLevel(levelIn.value, levelIn.source) : 'info',
     hostId: hostIn !== undefined ? parseName(hostIn.value, hostIn.source) : defaultHostId(),
-    chaos: parseChaos(env, name)
+    chaos: parseChaos(env, name),
+    detector: parseDetector(pick)
   }
 }
 
