@@ -1,8 +1,8 @@
 /**
  * Failure-detector timings (issue 11 item 1): flags > environment > defaults, validated here so a
  * bad value is a ConfigError naming the flag or variable (the CLI exits 2). The node maps them to
- * the SWIM core's options (actors/membership/swim/options.ts, which re-checks them) and to the
- * scheduler's takeover delay. The README ("Failure detection") lists the bounds they give.
+ * the SWIM core's options (actors/membership/swim/options.ts, which re-checks them). The takeover
+ * delay that follows the dead verdict is `takeoverAfterMs` in index.ts. The README ("Failure detection") lists the bounds they give.
  */
 import { ConfigError } from './errors.js'
 
@@ -21,8 +21,6 @@ export interface DetectorConfig {
   heartbeatIntervalMs: number
   /** Heartbeat silence tolerated on top of the mean interval (Akka). Default 3000 ms. */
   acceptablePauseMs: number
-  /** A dead coordinator's jobs are claimed this long after the verdict. Default 3000 ms. */
-  takeoverAfterMs: number
 }
 
 /** Flag → environment variable (merged into NODE_FLAGS). */
@@ -33,8 +31,7 @@ export const DETECTOR_FLAGS = {
   'suspicion-mult': 'VOIKE_SUSPICION_MULT',
   'phi-threshold': 'VOIKE_PHI_THRESHOLD',
   'heartbeat-interval-ms': 'VOIKE_HEARTBEAT_INTERVAL_MS',
-  'acceptable-pause-ms': 'VOIKE_ACCEPTABLE_PAUSE_MS',
-  'takeover-after-ms': 'VOIKE_TAKEOVER_AFTER_MS'
+  'acceptable-pause-ms': 'VOIKE_ACCEPTABLE_PAUSE_MS'
 } as const
 
 export type DetectorFlag = keyof typeof DETECTOR_FLAGS
@@ -46,8 +43,7 @@ export const DETECTOR_DEFAULTS: Readonly<DetectorConfig> = {
   suspicionMult: 4,
   phiThreshold: 8,
   heartbeatIntervalMs: 1000,
-  acceptablePauseMs: 3000,
-  takeoverAfterMs: 3000
+  acceptablePauseMs: 3000
 }
 
 /** Each flag: its field, whether it is an integer, and its range. */
@@ -58,8 +54,7 @@ const TABLE: ReadonlyArray<{ flag: DetectorFlag, field: keyof DetectorConfig, in
   { flag: 'suspicion-mult', field: 'suspicionMult', integer: true, min: 1, max: 100 },
   { flag: 'phi-threshold', field: 'phiThreshold', integer: false, min: 1, max: 100 },
   { flag: 'heartbeat-interval-ms', field: 'heartbeatIntervalMs', integer: true, min: 50, max: 60_000 },
-  { flag: 'acceptable-pause-ms', field: 'acceptablePauseMs', integer: true, min: 0, max: 600_000 },
-  { flag: 'takeover-after-ms', field: 'takeoverAfterMs', integer: true, min: 0, max: 86_400_000 }
+  { flag: 'acceptable-pause-ms', field: 'acceptablePauseMs', integer: true, min: 0, max: 600_000 }
 ]
 
 /** `pick` returns the raw value of a flag and where it came from (`--flag` or the variable). */

@@ -54,8 +54,14 @@ export interface NodeConfig {
   hostId: string
   /** Chaos settings (VOIKE_CHAOS_*, config/chaos.ts); all zero = off. */
   chaos: ChaosConfig
-  /** Failure-detector timings and the takeover delay (config/detector.ts). */
+  /** Failure-detector timings (config/detector.ts). */
   detector: DetectorConfig
+  /**
+   * With a shared PostgreSQL store, the jobs of a coordinator the failure detector declared dead
+   * are claimed this long after the verdict (at once when it left) by the lowest alive member
+   * (`--takeover-after-ms`, VOIKE_TAKEOVER_AFTER_MS). Default 3000; 0..86 400 000.
+   */
+  takeoverAfterMs: number
 }
 
 /** Flags the node accepts, with their environment variable. */
@@ -73,6 +79,7 @@ export const NODE_FLAGS = {
   'max-frame-bytes': 'VOIKE_MAX_FRAME_BYTES',
   'log-level': 'VOIKE_LOG_LEVEL',
   'host-id': 'VOIKE_HOST_ID',
+  'takeover-after-ms': 'VOIKE_TAKEOVER_AFTER_MS',
   ...DETECTOR_FLAGS
 } as const
 
@@ -115,6 +122,7 @@ export function resolveConfig (role: NodeRole, flags: Partial<Record<NodeFlag, s
   const schemaIn = pick('db-schema')
   const keyIn = pick('api-key')
   const hostIn = pick('host-id')
+  const takeoverIn = pick('takeover-after-ms')
 
   return {
     role,
@@ -132,7 +140,8 @@ export function resolveConfig (role: NodeRole, flags: Partial<Record<NodeFlag, s
     logLevel: levelIn !== undefined ? parseLogLevel(levelIn.value, levelIn.source) : 'info',
     hostId: hostIn !== undefined ? parseName(hostIn.value, hostIn.source) : defaultHostId(),
     chaos: parseChaos(env, name),
-    detector: parseDetector(pick)
+    detector: parseDetector(pick),
+    takeoverAfterMs: takeoverIn !== undefined ? parseInteger(takeoverIn.value, takeoverIn.source, 0, 86_400_000) : 3000
   }
 }
 

@@ -214,7 +214,7 @@ export async function startNode (config: NodeConfig, options: StartOptions = {})
     scheduler = createScheduler({
       system: sys, store, table, registry, kinds, logger: log.child({ component: 'scheduler' }),
       // A dead coordinator's jobs are claimed this long after the detector's verdict.
-      limits: { takeoverAfterMs: config.detector.takeoverAfterMs },
+      limits: { takeoverAfterMs: config.takeoverAfterMs },
       onTaskOutcome: (peer, outcome) => { trust.onTaskOutcome(peer, outcome) },
       excluded: (peer) => !trust.isTrusted(peer),
       peerWeight: (peer) => placementWeight({ status: table.get(peer)?.status ?? 'dead', trusted: trust.isTrusted(peer), load: perfwatch.load(peer), rttMs: perfwatch.rttMs(peer), trust: trust.trust(peer) })
