@@ -13,6 +13,7 @@ import { createActorSystem, type ActorSystem, type Envelope } from '../actors/ru
 import { MemberTable, type MemberRecord } from '../actors/membership/table.js'
 import { MEMBERSHIP_ACTOR, parseMember } from '../actors/membership/membership-actor.js'
 import { membershipService } from '../actors/membership/service.js'
+import { startDetector, type NodeDetector } from './detector.js'
 import { spawnServices, type ServiceActor } from '../actors/runtime/service.js'
 import { createWorkerPool } from '../actors/worker/pool.js'
 import { workerService } from '../actors/worker/service.js'
@@ -110,6 +111,8 @@ export async function startNode (config: NodeConfig, options: StartOptions = {})
 
     let self: MemberRecord | undefined
     let scheduler: Scheduler | undefined
+    /** The failure detector (SWIM): the mesh's lost links are its evidence. Set before the mesh delivers. */
+    let detector: NodeDetector['detector'] | undefined
     /** Names of the service actors the node cannot live without (set once they are spawned). */
     let critical: ReadonlySet<string> = new Set()
     // The mesh and the actor system refer to each other: the mesh delivers envelopes to the
@@ -129,9 +132,10 @@ export async function startNode (config: NodeConfig, options: StartOptions = {})
         sayHello(peerId)
       },
       // Frames the mesh had to drop: the scheduler re-places that peer's tasks now, not at timeout.
-      onSendFailed: (peerId) => { scheduler?.peerUnreachable(peerId) },
+      onSendFailed: (peerId) => { scheduler?.peerUnreachable(peerId); detector?.swim.reportUnreachable(peerId) },
       onPeerDisconnect: (peerId) => {
         system?.peerDown(peerId)
+        detector?.swim.reportUnreachable(peerId)
         tellMembership({ type: 'peer-down', peerId })
       }
     })
@@ -176,22 +180,19 @@ export async function startNode (config: NodeConfig, options: StartOptions = {})
     table.put(self)
     registerMeshMetrics(registry, table)
     if (config.role === 'genesis') await loadRegistry(store, table, self, log)
+    const dt = startDetector({ config, system: sys, self, table, isValidId: isPeerId, logger: log.child({ component: 'swim' }) })
+    detector = dt.detector
 
     // The service actors, composed as a list; at stop their closes run in reverse order.
-    const services: ServiceActor[] = []
+    const services: ServiceActor[] = [dt.detector.service]
     cleanups.push(async () => { for (const s of [...services].reverse()) await s.close?.() })
     services.push(membershipService({
       table,
       store: config.role === 'genesis' ? store : undefined,
-      connect: async (peerId, addrs) => {
-        await mesh.addPeerAddrs(peerId, addrs)
-        for (const addr of addrs) {
-          try { await mesh.dial(addr.includes('/p2p/') ? addr : `${addr}/p2p/${peerId}`); return } catch { /* try the next address */ }
-        }
-        throw new Error(`no address of ${peerId} answered`)
-      },
+      connect: async (peerId, addrs) => { await connectMember(mesh, peerId, addrs) },
       isConnected: (peerId) => { try { return mesh.isConnected(peerId) } catch { return false } },
       isValidPeerId: isPeerId,
+      detector: true,
       logger: log.child({ component: 'membership' })
     }))
     const pool = createWorkerPool({ registry, tasks: TASK_MODULES, threads: config.threads, logger: log.child({ component: 'pool' }) })
@@ -202,7 +203,7 @@ export async function startNode (config: NodeConfig, options: StartOptions = {})
     services.push(vasmService({ programs, pool: workerPool, registry, logger: log.child({ component: 'vasm' }) }))
     const kinds = jobKinds(programs)
     // Trust (PTA) and PerfWatch: measured health, load and RTT feed trust and placement.
-    const trust = createTrust({ selfId: mesh.peerId, table, store, registry, logger: log.child({ component: 'trust' }) })
+    const trust = createTrust({ selfId: mesh.peerId, table, store, registry, logger: log.child({ component: 'trust' }), phi: (peer) => dt.detector.swim.phi(peer) })
     await trust.load()
     services.push(trustService(trust))
     const perfwatch = createPerfWatch({
@@ -216,12 +217,15 @@ export async function startNode (config: NodeConfig, options: StartOptions = {})
     checkTaskKinds(kinds, pool.taskKinds())
     scheduler = createScheduler({
       system: sys, store, table, registry, kinds, logger: log.child({ component: 'scheduler' }),
+      // A dead coordinator's jobs are claimed this long after the detector's verdict.
+      limits: { takeoverAfterMs: config.takeoverAfterMs },
       onTaskOutcome: (peer, outcome) => { trust.onTaskOutcome(peer, outcome) },
       excluded: (peer) => !trust.isTrusted(peer),
       peerWeight: (peer) => placementWeight({ status: table.get(peer)?.status ?? 'dead', trusted: trust.isTrusted(peer), load: perfwatch.load(peer), rttMs: perfwatch.rttMs(peer), trust: trust.trust(peer) })
     })
     services.push(schedulerService(scheduler))
     critical = spawnServices(sys, services)
+    dt.start()
     const ticker = setInterval(() => {
       tellMembership({ type: 'tick' })
       // Members' addresses may use the pending-handshake slots kept for the cluster (mesh/inbound-guard.ts).
@@ -229,7 +233,8 @@ export async function startNode (config: NodeConfig, options: StartOptions = {})
     }, tickMs)
     cleanups.push(async () => { clearInterval(ticker) })
 
-    if (config.genesis.length > 0) await join(config.genesis, mesh, sys, self, options.joinTimeoutMs ?? 60_000, log)
+    if (config.genesis.length > 0) await join(config.genesis, mesh, sys, self, options.joinTimeoutMs ?? 60_000, log, dt.join)
+    else dt.rejoinKnown(async (id, addrs) => { await connectMember(mesh, id, addrs) })
     await scheduler.resume()
 
     // FLOW: runs RUN JOB steps on this node's grid, caches results and run records in the store.
@@ -254,7 +259,7 @@ export async function startNode (config: NodeConfig, options: StartOptions = {})
       system: sys,
       stop: async (opts = {}) => {
         stopping ??= (async () => {
-          if (opts.announce !== false) await announceLeave(sys, mesh, table)
+          if (opts.announce !== false) { dt.detector.swim.leave(); await announceLeave(sys, mesh, table) }
           await cleanup()
         })()
         await stopping
@@ -278,7 +283,20 @@ async function loadRegistry (store: MemberStore, table: MemberTable, self: Membe
 }
 
 /** Joins through the first seed that answers; retries all seeds with backoff until the timeout. */
-async function join (seeds: string[], mesh: Mesh, sys: ActorSystem, self: MemberRecord, timeoutMs: number, log: Logger): Promise<void> {
+/** Dials a member at the first of its addresses that answers. */
+async function connectMember (mesh: Mesh, peerId: string, addrs: string[]): Promise<void> {
+  await mesh.addPeerAddrs(peerId, addrs)
+  for (const addr of addrs) {
+    try { await mesh.dial(addr.includes('/p2p/') ? addr : `${addr}/p2p/${peerId}`); return } catch { /* try the next address */ }
+  }
+  throw new Error(`no address of ${peerId} answered`)
+}
+
+/**
+ * Joins through the first seed (any member) that answers, then syncs the failure detector's
+ * state with that seed (`detectorJoin`); retries all seeds with backoff until the timeout.
+ */
+async function join (seeds: string[], mesh: Mesh, sys: ActorSystem, self: MemberRecord, timeoutMs: number, log: Logger, detectorJoin: (seedId: string) => Promise<void>): Promise<void> {
   const deadline = Date.now() + timeoutMs
   let backoffMs = 100
   let lastError: unknown
@@ -289,6 +307,7 @@ async function join (seeds: string[], mesh: Mesh, sys: ActorSystem, self: Member
         const reply = await sys.ask<{ members: unknown[] }>(sys.ref(seedId, MEMBERSHIP_ACTOR), { type: 'join', member: self }, { timeoutMs: 5000, from: MEMBERSHIP_ACTOR })
         const members = reply.members.map(m => parseMember(m, isPeerId))
         sys.tell(sys.ref(mesh.peerId, MEMBERSHIP_ACTOR), { type: 'merge', members })
+        await detectorJoin(seedId)
         log.info('joined', { seed, members: members.length })
         return
       } catch (err) {
