@@ -50,6 +50,12 @@ export interface NodeConfig {
    * name and /etc/machine-id. Nodes with the same host id share cores when jobs are placed.
    */
   hostId: string
+  /**
+   * With a shared PostgreSQL store, the jobs of a coordinator dead this long (at once when it
+   * left) are claimed by the lowest alive member (`--takeover-after-ms`, VOIKE_TAKEOVER_AFTER_MS).
+   * Default 60 000; 0..86 400 000.
+   */
+  takeoverAfterMs: number
 }
 
 /** Flags the node accepts, with their environment variable. */
@@ -66,7 +72,8 @@ export const NODE_FLAGS = {
   threads: 'VOIKE_THREADS',
   'max-frame-bytes': 'VOIKE_MAX_FRAME_BYTES',
   'log-level': 'VOIKE_LOG_LEVEL',
-  'host-id': 'VOIKE_HOST_ID'
+  'host-id': 'VOIKE_HOST_ID',
+  'takeover-after-ms': 'VOIKE_TAKEOVER_AFTER_MS'
 } as const
 
 export type NodeFlag = keyof typeof NODE_FLAGS
@@ -74,6 +81,9 @@ export type NodeFlag = keyof typeof NODE_FLAGS
 const MAX_THREADS = 256
 const MIN_FRAME_BYTES = 1024
 const MAX_FRAME_BYTES = 64 * 1024 * 1024
+/** The scheduler's bounds of takeoverAfterMs (actors/scheduler/limits.ts). */
+const MAX_TAKEOVER_AFTER_MS = 86_400_000
+const DEFAULT_TAKEOVER_AFTER_MS = 60_000
 const LOG_LEVELS: LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent']
 
 /**
@@ -108,6 +118,7 @@ export function resolveConfig (role: NodeRole, flags: Partial<Record<NodeFlag, s
   const schemaIn = pick('db-schema')
   const keyIn = pick('api-key')
   const hostIn = pick('host-id')
+  const takeoverIn = pick('takeover-after-ms')
 
   return {
     role,
@@ -123,7 +134,8 @@ export function resolveConfig (role: NodeRole, flags: Partial<Record<NodeFlag, s
     threads: threadsIn !== undefined ? parseInteger(threadsIn.value, threadsIn.source, 1, MAX_THREADS) : Math.min(availableParallelism(), MAX_THREADS),
     maxFrameSizeBytes: frameIn !== undefined ? parseInteger(frameIn.value, frameIn.source, MIN_FRAME_BYTES, MAX_FRAME_BYTES) : 4 * 1024 * 1024,
     logLevel: levelIn !== undefined ? parseLogLevel(levelIn.value, levelIn.source) : 'info',
-    hostId: hostIn !== undefined ? parseName(hostIn.value, hostIn.source) : defaultHostId()
+    hostId: hostIn !== undefined ? parseName(hostIn.value, hostIn.source) : defaultHostId(),
+    takeoverAfterMs: takeoverIn !== undefined ? parseInteger(takeoverIn.value, takeoverIn.source, 0, MAX_TAKEOVER_AFTER_MS) : DEFAULT_TAKEOVER_AFTER_MS
   }
 }
 

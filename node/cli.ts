@@ -9,6 +9,7 @@ import { resolveConfig, ConfigError, NODE_FLAGS, parseHostPort, type NodeFlag, t
 import { createClient, type VoikeClient } from './client.js'
 import type { JobView } from '../actors/scheduler/api.js'
 import { runUp } from './up.js'
+import { resolveTestKinds } from './test-kinds.js'
 
 const USAGE = `voike — a distributed actor grid
 
@@ -24,6 +25,9 @@ Clients (--api HOST:PORT, default 127.0.0.1:50051; --api-key or VOIKE_API_KEY):
 `
 
 class UsageError extends Error {}
+
+/** A node stopping on SIGINT/SIGTERM exits 1 if its stop is not over by then (the README promises 5 s). */
+const SHUTDOWN_GRACE_MS = 4500
 
 function exitWith (code: number, message?: string): never {
   if (message !== undefined) process.stderr.write(message.endsWith('\n') ? message : message + '\n')
@@ -44,6 +48,7 @@ async function runNode (role: NodeRole, args: string[]): Promise<void> {
   const { values, positionals } = parse(args, nodeOptions)
   if (positionals.length > 0) throw new UsageError(`unexpected argument ${positionals[0]}`)
   const config = resolveConfig(role, values as Partial<Record<NodeFlag, string>>)
+  const testKinds = resolveTestKinds(process.env)
   // Imported late so that `voike job …` does not load libp2p.
   const { startNode } = await import('./node.js')
   let node: Awaited<ReturnType<typeof startNode>> | undefined
@@ -53,7 +58,7 @@ async function runNode (role: NodeRole, args: string[]): Promise<void> {
     void (node?.stop() ?? Promise.resolve()).finally(() => { process.exit(1) })
   }
   try {
-    node = await startNode(config, { onFatal })
+    node = await startNode(config, { onFatal, testKinds })
   } catch (err) {
     const e = err as Error & { code?: string }
     const hint = e.code === 'EADDRINUSE' || /EADDRINUSE/.test(e.message) ? ' (address in use: pick another port, or 0 for any free port)' : ''
@@ -64,8 +69,11 @@ async function runNode (role: NodeRole, args: string[]): Promise<void> {
   const stop = (signal: string): void => {
     if (stopping) return
     stopping = true
-    // Clean shutdown must finish within 5 s; past that, leave anyway.
-    setTimeout(() => { exitWith(0, `voike: forced exit 4.5 s after ${signal}`) }, 4500).unref()
+    // Clean shutdown must finish within 5 s; past that, leave anyway, but say so and fail: a
+    // supervisor (and a test) must see that the stop hung, and where.
+    setTimeout(() => {
+      exitWith(1, `voike: shutdown hung: forced exit ${SHUTDOWN_GRACE_MS} ms after ${signal}, still in step: ${node.stopStep() ?? 'unknown'}`)
+    }, SHUTDOWN_GRACE_MS).unref()
     node.stop().then(() => { process.exit(0) }, (err: Error) => { exitWith(1, `voike: shutdown failed: ${err.message}`) })
   }
   process.on('SIGINT', () => { stop('SIGINT') })

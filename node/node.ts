@@ -10,6 +10,7 @@ import type { NodeConfig } from '../config/index.js'
 import { createLogger, type Logger } from '../config/logger.js'
 import { createMesh, loadOrCreateIdentity, type Mesh } from '../mesh/index.js'
 import { createActorSystem, type ActorSystem, type Envelope } from '../actors/runtime/index.js'
+import { envelopeProblem } from '../actors/runtime/envelope.js'
 import { MemberTable, type MemberRecord } from '../actors/membership/table.js'
 import { MEMBERSHIP_ACTOR, parseMember } from '../actors/membership/membership-actor.js'
 import { membershipService } from '../actors/membership/service.js'
@@ -25,6 +26,7 @@ import noopTasks from '../actors/kinds/noop/task.js'
 import { createStore, type MemberStore } from '../store/index.js'
 import { startHttp, type HttpServer } from './http.js'
 import { startGrpc, type GrpcServer } from './grpc.js'
+import { testKindsWarning, type TestKinds } from './test-kinds.js'
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version
 
@@ -40,6 +42,8 @@ export interface VoikeNode {
   readonly system: ActorSystem
   /** Announces the leave (unless `announce: false`), stops APIs, actors, mesh and store. */
   stop: (options?: { announce?: boolean }) => Promise<void>
+  /** What a stop in progress is doing now (e.g. `store close`), for a report when it hangs; undefined when idle. */
+  stopStep: () => string | undefined
 }
 
 export interface StartOptions {
@@ -53,6 +57,8 @@ export interface StartOptions {
    * stops the process with status 1 so that systemd, Docker or Kubernetes restarts it.
    */
   onFatal?: (err: Error) => void
+  /** TEST-ONLY job kinds (node/test-kinds.ts, from VOIKE_TEST_KINDS); never in production. */
+  testKinds?: TestKinds
 }
 
 /** The job kinds this node runs: each kind's job side (the scheduler) ... */
@@ -70,16 +76,29 @@ function isPeerId (id: string): boolean {
 export async function startNode (config: NodeConfig, options: StartOptions = {}): Promise<VoikeNode> {
   const log = options.logger ?? createLogger({ level: config.logLevel, base: { node: config.name } })
   const tickMs = options.tickMs ?? 1000
-  const cleanups: Array<() => Promise<void>> = []
+  // Each step is named, so that a stop that hangs can say where (the CLI reports it).
+  const cleanups: Array<[string, () => Promise<void>]> = []
+  let stepNow: string | undefined
   const cleanup = async (): Promise<void> => {
-    for (const fn of cleanups.reverse()) { try { await fn() } catch (err) { log.warn('cleanup step failed', { err }) } }
+    for (const [name, fn] of cleanups.reverse()) {
+      stepNow = name
+      try { await fn() } catch (err) { log.warn('cleanup step failed', { step: name, err }) }
+    }
+    stepNow = undefined
+  }
+  const jobKinds = [...JOB_KINDS, ...(options.testKinds?.jobKinds ?? [])]
+  const taskModules = [...TASK_MODULES, ...(options.testKinds?.taskModules ?? [])]
+  if (options.testKinds !== undefined) {
+    process.stderr.write(testKindsWarning(options.testKinds))
+    log.warn('TEST-ONLY job kinds enabled; never in production', { kinds: options.testKinds.names })
   }
 
   try {
     const registry = new Registry()
     collectDefaultMetrics({ register: registry })
+    if (options.testKinds !== undefined) registerTestKindsMetric(registry)
     const store = await createStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl, schema: config.dbSchema, logger: log.child({ component: 'store' }) })
-    cleanups.push(async () => { await store.close() })
+    cleanups.push(['store close', async () => { await store.close() }])
     const privateKey = await loadOrCreateIdentity(config.dataDir)
 
     let self: MemberRecord | undefined
@@ -97,6 +116,8 @@ export async function startNode (config: NodeConfig, options: StartOptions = {})
       knownAddrs: config.genesis.filter(a => a.startsWith('/')),
       registry,
       logger: log.child({ component: 'mesh' }),
+      // A frame that decodes but is no envelope is a bad frame: counted, its stream reset.
+      checkMessage: envelopeProblem,
       onMessage: (from, msg) => { system?.receiveRemote(from, msg as Envelope) },
       onPeerConnect: (peerId) => {
         tellMembership({ type: 'peer-up', peerId })
@@ -109,7 +130,7 @@ export async function startNode (config: NodeConfig, options: StartOptions = {})
         tellMembership({ type: 'peer-down', peerId })
       }
     })
-    cleanups.push(async () => { await mesh.stop() })
+    cleanups.push(['mesh stop', async () => { await mesh.stop() }])
     const sys = createActorSystem({
       peerId: mesh.peerId,
       transport: { send: (peerId, env) => { mesh.send(peerId, env) } },
@@ -122,7 +143,7 @@ export async function startNode (config: NodeConfig, options: StartOptions = {})
       }
     })
     system = sys
-    cleanups.push(async () => { await sys.shutdown({ timeoutMs: 2000 }) })
+    cleanups.push(['actor system shutdown', async () => { await sys.shutdown({ timeoutMs: 2000 }) }])
     /** Each side of a new connection introduces itself (see the membership actor's `hello`). */
     function sayHello (peerId: string): void {
       if (self === undefined) return
@@ -152,7 +173,12 @@ export async function startNode (config: NodeConfig, options: StartOptions = {})
 
     // The service actors, composed as a list; at stop their closes run in reverse order.
     const services: ServiceActor[] = []
-    cleanups.push(async () => { for (const s of [...services].reverse()) await s.close?.() })
+    cleanups.push(['service close', async () => {
+      for (const s of [...services].reverse()) {
+        stepNow = `service close (${s.name})`
+        await s.close?.()
+      }
+    }])
     services.push(membershipService({
       table,
       store: config.role === 'genesis' ? store : undefined,
@@ -167,11 +193,11 @@ export async function startNode (config: NodeConfig, options: StartOptions = {})
       isValidPeerId: isPeerId,
       logger: log.child({ component: 'membership' })
     }))
-    const pool = createWorkerPool({ registry, tasks: TASK_MODULES, threads: config.threads, logger: log.child({ component: 'pool' }) })
+    const pool = createWorkerPool({ registry, tasks: taskModules, threads: config.threads, logger: log.child({ component: 'pool' }) })
     services.push(workerService({ pool, logger: log.child({ component: 'worker' }) }))
     // Both sides of every job kind are registered before anything runs.
-    checkTaskKinds(JOB_KINDS, pool.taskKinds())
-    scheduler = createScheduler({ system: sys, store, table, registry, kinds: JOB_KINDS, logger: log.child({ component: 'scheduler' }) })
+    checkTaskKinds(jobKinds, pool.taskKinds())
+    scheduler = createScheduler({ system: sys, store, table, registry, kinds: jobKinds, limits: { takeoverAfterMs: config.takeoverAfterMs }, logger: log.child({ component: 'scheduler' }) })
     services.push(schedulerService(scheduler))
     critical = spawnServices(sys, services)
     const ticker = setInterval(() => {
@@ -179,15 +205,15 @@ export async function startNode (config: NodeConfig, options: StartOptions = {})
       // Members' addresses may use the pending-handshake slots kept for the cluster (mesh/inbound-guard.ts).
       mesh.setKnownAddrs(table.all().filter(m => m.status !== 'dead').flatMap(m => m.addrs))
     }, tickMs)
-    cleanups.push(async () => { clearInterval(ticker) })
+    cleanups.push(['membership ticker', async () => { clearInterval(ticker) }])
 
     if (config.genesis.length > 0) await join(config.genesis, mesh, sys, self, options.joinTimeoutMs ?? 60_000, log)
     await scheduler.resume()
 
     const http: HttpServer = await startHttp({ host: config.http.host, port: config.http.port, peerId: mesh.peerId, registry, table, grid: scheduler.grid, apiKey: config.apiKey, logger: log.child({ component: 'http' }) })
-    cleanups.push(async () => { await http.close() })
+    cleanups.push(['HTTP close', async () => { await http.close() }])
     const grpc: GrpcServer = await startGrpc({ host: config.api.host, port: config.api.port, table, grid: scheduler.grid, apiKey: config.apiKey, logger: log.child({ component: 'grpc' }) })
-    cleanups.push(async () => { await grpc.close() })
+    cleanups.push(['gRPC close', async () => { await grpc.close() }])
 
     let stopping: Promise<void> | undefined
     return {
@@ -201,11 +227,13 @@ export async function startNode (config: NodeConfig, options: StartOptions = {})
       system: sys,
       stop: async (opts = {}) => {
         stopping ??= (async () => {
+          stepNow = 'leave announcement'
           if (opts.announce !== false) await announceLeave(sys, mesh, table)
           await cleanup()
         })()
         await stopping
-      }
+      },
+      stopStep: () => stepNow
     }
   } catch (err) {
     await cleanup()
@@ -255,6 +283,12 @@ async function announceLeave (sys: ActorSystem, mesh: Mesh, table: MemberTable):
     try { sys.tell(sys.ref(m.peerId, MEMBERSHIP_ACTOR), { type: 'leave', peerId: mesh.peerId }, MEMBERSHIP_ACTOR) } catch { /* best effort */ }
   }
   await mesh.flush(1000)
+}
+
+/** 1 on a node running TEST-ONLY job kinds (node/test-kinds.ts): visible on every dashboard. */
+function registerTestKindsMetric (registry: Registry): void {
+  const g = new Gauge({ name: 'voike_test_kinds_enabled', help: 'TEST-ONLY job kinds are enabled on this node (VOIKE_TEST_KINDS); never in production', registers: [registry] })
+  g.set(1)
 }
 
 function registerMeshMetrics (registry: Registry, table: MemberTable): void {
