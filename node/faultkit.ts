@@ -96,3 +96,13 @@ export async function storedSegments (node: NodeProc, env: Record<string, string
     return rows.map(row => ({ index: row.idx, status: row.status, attempts: row.attempts }))
   } finally { db.close() }
 }
+
+/** A job's coordinator and status as the shared PostgreSQL store holds them (null: no such job). */
+export async function storedJobPg (env: Record<string, string>, jobId: string): Promise<{ coordinator: string, status: string } | null> {
+  const client = new pg.Client({ connectionString: env.DATABASE_URL })
+  await client.connect()
+  try {
+    const r = await client.query(`SELECT coordinator, status FROM "${env.VOIKE_DB_SCHEMA}".jobs WHERE id = $1`, [jobId])
+    return r.rows.length === 0 ? null : { coordinator: String(r.rows[0].coordinator), status: String(r.rows[0].status) }
+  } finally { await client.end() }
+}
