@@ -35,7 +35,7 @@ async function metricValue (registry: Registry, name: string): Promise<number> {
   return (m?.values ?? []).reduce((a, v) => a + v.value, 0)
 }
 
-test('FrameDecoder reassembles frames split at any byte and rejects oversize and garbage', () => {
+test('FrameDecoder reassembles frames split at any byte and rejects oversize and garbage', { timeout: 60_000 }, () => {
   const frames = [encodeFrame({ a: 1 }, 1024), encodeFrame('x'.repeat(300), 1024), encodeFrame([1, 2, 3], 1024)]
   const all = Buffer.concat(frames)
   for (let cut = 1; cut < all.length; cut++) {
@@ -53,7 +53,7 @@ test('FrameDecoder reassembles frames split at any byte and rejects oversize and
   assert.throws(() => encodeFrame('z'.repeat(2000), 1024), { code: 'ERR_FRAME_TOO_LARGE' })
 })
 
-test('two meshes exchange ordered messages over one stream, both ways', async (t) => {
+test('two meshes exchange ordered messages over one stream, both ways', { timeout: 60_000 }, async (t) => {
   const a = await peer()
   const b = await peer()
   t.after(async () => { await a.mesh.stop(); await b.mesh.stop() })
@@ -72,7 +72,7 @@ test('two meshes exchange ordered messages over one stream, both ways', async (t
   assert.ok(streams.length >= 1 && streams.length <= 2, `streams: ${streams.length}`)
 })
 
-test('garbage, a handshake followed by garbage, and oversized frames leave the node healthy', async (t) => {
+test('garbage, a handshake followed by garbage, and oversized frames leave the node healthy', { timeout: 60_000 }, async (t) => {
   const victim = await peer(64 * 1024)
   const friend = await peer()
   const attacker = await peer()
@@ -118,7 +118,7 @@ test('garbage, a handshake followed by garbage, and oversized frames leave the n
   assert.equal(await metricValue(victim.registry, 'voike_p2p_bad_frames_total'), cases.length, 'good traffic is not counted')
 })
 
-test('checkMessage: a frame that decodes but is no protocol message is a bad frame; the next stream works', async (t) => {
+test('checkMessage: a frame that decodes but is no protocol message is a bad frame; the next stream works', { timeout: 60_000 }, async (t) => {
   const got: unknown[] = []
   const registry = new Registry()
   const victim = await createMesh({
@@ -142,7 +142,7 @@ test('checkMessage: a frame that decodes but is no protocol message is a bad fra
   assert.equal(await metricValue(registry, 'voike_p2p_bad_frames_total'), 1)
 })
 
-test('send to an unreachable peer reports the failure and drops the frames', async (t) => {
+test('send to an unreachable peer reports the failure and drops the frames', { timeout: 60_000 }, async (t) => {
   const failures: string[] = []
   const registry = new Registry()
   const mesh = await createMesh({
