@@ -98,6 +98,8 @@ test('voike up --nodes 3 --demo: the demo result is exact, and SIGINT stops ever
     assert.equal(rows.length, segments, lines.join('\n'))
 
     const children = execFileSync('ps', ['-o', 'pid=', '--ppid', String(up.pid)], { encoding: 'utf8' }).split('\n').map(s => Number(s.trim())).filter(p => p > 0)
+    // If up fails to stop them, the test still must not leave them running.
+    t.after(() => { for (const pid of children) if (alive(pid)) process.kill(pid, 'SIGKILL') })
     assert.equal(children.length, 3, `one child per node: ${children.join(', ')}`)
     up.kill('SIGINT')
     const code = await exited
