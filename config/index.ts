@@ -94,6 +94,9 @@ export type NodeFlag = keyof typeof NODE_FLAGS
 const MAX_THREADS = 256
 const MIN_FRAME_BYTES = 1024
 const MAX_FRAME_BYTES = 64 * 1024 * 1024
+/** Bounds of takeoverAfterMs (actors/scheduler/limits.ts); the default counts from the detector's dead verdict. */
+const MAX_TAKEOVER_AFTER_MS = 86_400_000
+const DEFAULT_TAKEOVER_AFTER_MS = 3000
 const LOG_LEVELS: LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent']
 
 /**
@@ -149,7 +152,7 @@ export function resolveConfig (role: NodeRole, flags: Partial<Record<NodeFlag, s
     chaos: parseChaos(env, name),
     flowsDir: flowsIn !== undefined ? parseDir(flowsIn.value, flowsIn.source) : undefined,
     detector: parseDetector(pick),
-    takeoverAfterMs: takeoverIn !== undefined ? parseInteger(takeoverIn.value, takeoverIn.source, 0, 86_400_000) : 3000
+    takeoverAfterMs: takeoverIn !== undefined ? parseInteger(takeoverIn.value, takeoverIn.source, 0, MAX_TAKEOVER_AFTER_MS) : DEFAULT_TAKEOVER_AFTER_MS
   }
 }
 
