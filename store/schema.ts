@@ -141,7 +141,14 @@ UPDATE segments SET descriptor = json_object('start', start_pos, 'end', end_pos)
 UPDATE segments SET descriptor = jsonb_build_object('start', start_pos, 'end', end_pos) WHERE descriptor IS NULL;`
   },
   // Per-peer trust (PTA, store/trust.ts).
-  TRUST_MIGRATION
+  TRUST_MIGRATION,
+  {
+    // How far a job's result was checked (spot checks, actors/scheduler/verification.ts).
+    version: 6,
+    name: 'jobs.verification',
+    sqlite: 'ALTER TABLE jobs ADD COLUMN verification TEXT;',
+    postgres: 'ALTER TABLE jobs ADD COLUMN IF NOT EXISTS verification JSONB;'
+  }
 ]
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version
