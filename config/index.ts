@@ -12,6 +12,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { ConfigError } from './errors.js'
 import type { LogLevel } from './logger.js'
 import { parseChaos, type ChaosConfig } from './chaos.js'
+import { parseSpot, type SpotConfig } from './spot.js'
 
 export { ConfigError } from './errors.js'
 
@@ -53,6 +54,8 @@ export interface NodeConfig {
   hostId: string
   /** Chaos settings (VOIKE_CHAOS_*, config/chaos.ts); all zero = off. */
   chaos: ChaosConfig
+  /** Spot checks of results (VOIKE_SPOT_*, config/spot.ts). */
+  spot: SpotConfig
 }
 
 /** Flags the node accepts, with their environment variable. */
@@ -127,7 +130,8 @@ export function resolveConfig (role: NodeRole, flags: Partial<Record<NodeFlag, s
     maxFrameSizeBytes: frameIn !== undefined ? parseInteger(frameIn.value, frameIn.source, MIN_FRAME_BYTES, MAX_FRAME_BYTES) : 4 * 1024 * 1024,
     logLevel: levelIn !== undefined ? parseLogLevel(levelIn.value, levelIn.source) : 'info',
     hostId: hostIn !== undefined ? parseName(hostIn.value, hostIn.source) : defaultHostId(),
-    chaos: parseChaos(env, name)
+    chaos: parseChaos(env, name),
+    spot: parseSpot(env)
   }
 }
 

@@ -94,8 +94,8 @@ export function shortId (peerId: string | null): string {
 
 function printJob (job: JobView, json: boolean): void {
   if (json) {
-    const { id, kind, status, error, result, segments } = job
-    process.stdout.write(JSON.stringify({ id, kind, status, error, result, segments: segments.map(s => ({ index: s.index, start: s.start, end: s.end, node: s.node, attempts: s.attempts, ms: s.ms })) }) + '\n')
+    const { id, kind, status, error, result, segments, verification } = job
+    process.stdout.write(JSON.stringify({ id, kind, status, error, result, segments: segments.map(s => ({ index: s.index, start: s.start, end: s.end, node: s.node, attempts: s.attempts, ms: s.ms })), verification }) + '\n')
     return
   }
   const lines = [`job ${job.id}  ${job.kind}  ${job.status}  ${job.segmentsDone}/${job.segmentsTotal} segments`]
@@ -107,6 +107,7 @@ function printJob (job: JobView, json: boolean): void {
     }
   }
   if (job.result !== null) lines.push(`result: ${JSON.stringify(job.result)}`)
+  if (job.verification !== undefined) lines.push(`verification: ${job.verification.status} (${job.verification.reason})`)
   process.stdout.write(lines.join('\n') + '\n')
 }
 

@@ -44,7 +44,8 @@ export function jobToProto (j: JobView): Record<string, unknown> {
     finishedAtMs: j.finishedAtMs ?? 0,
     segments: j.segments.map(s => ({ ...s, node: s.node ?? '', ms: s.ms ?? 0 })),
     segmentsDone: j.segmentsDone,
-    segmentsTotal: j.segmentsTotal
+    segmentsTotal: j.segmentsTotal,
+    verificationJson: j.verification === undefined ? '' : JSON.stringify(j.verification)
   }
 }
 
