@@ -25,9 +25,10 @@ export interface AnswerContext {
 export type Decision =
   /**
    * The segment is done with this value. `checked`: it was compared with another run (default
-   * false: accepted on the word of the peer that gave it, see verification.ts).
+   * false: accepted on the word of the peer that gave it, see verification.ts). `peer`: the node
+   * the segment is credited to (default the one that just answered; a check credits the first run).
    */
-  | { readonly action: 'accept', readonly value: unknown, readonly checked?: boolean }
+  | { readonly action: 'accept', readonly value: unknown, readonly checked?: boolean, readonly peer?: string }
   /**
    * Keep the answer and run the segment again on another peer (it counts as an attempt). The run
    * never goes to a peer in `exclude`, and with `trustedOnly` only to one the policy's

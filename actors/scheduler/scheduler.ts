@@ -348,6 +348,7 @@ class SchedulerCore {
     if (decision.action === 'rerun') {
       // Kept for the policy's next decision; another run of the segment goes elsewhere.
       this.countTask(job, 'ok')
+      this.tellOutcome(peer, 'ok')
       seg.answers.push({ peer, value })
       seg.avoid = peer
       seg.placeOn = placementRule(decision, this.policy)
@@ -364,7 +365,7 @@ class SchedulerCore {
     seg.checked = decision.checked === true
     seg.placeOn = null
     seg.answers = []
-    this.markDone(job, seg, peer, ms, decision.value)
+    this.markDone(job, seg, decision.peer ?? peer, ms, decision.value)
   }
 
   /** The job and segment a task id names, when that job is still placing segments. */

@@ -48,7 +48,7 @@ describe('decideSpot (pure)', () => {
 
   test('two agreeing runs: accepted as checked, both peers agreed', () => {
     const v = decideSpot(input([ans('a', 7), ans('b', 7)]))
-    assert.deepEqual(v.decision, { action: 'accept', value: 7, checked: true })
+    assert.deepEqual(v.decision, { action: 'accept', value: 7, checked: true, peer: 'a' })
     assert.deepEqual(v.agreed, ['a', 'b'])
     assert.deepEqual(v.caught, [])
     assert.deepEqual(v.outcomes, ['agree'])
@@ -63,7 +63,7 @@ describe('decideSpot (pure)', () => {
 
   test('the coordinator\'s own run settles a difference at once', () => {
     const v = decideSpot(input([ans('a', 8), ans(SELF, 7)]))
-    assert.deepEqual(v.decision, { action: 'accept', value: 7, checked: true })
+    assert.deepEqual(v.decision, { action: 'accept', value: 7, checked: true, peer: SELF })
     assert.deepEqual(v.caught, ['a'])
     assert.deepEqual(v.outcomes, ['mismatch', 'settled'])
   })
@@ -71,7 +71,7 @@ describe('decideSpot (pure)', () => {
   test('a trusted third run settles: the agreed value is used and the odd one out caught', () => {
     const reliable = (p: string): boolean => p === 't'
     const v = decideSpot(input([ans('a', 7), ans('b', 8), ans('t', 7)], { reliable }))
-    assert.deepEqual(v.decision, { action: 'accept', value: 7, checked: true })
+    assert.deepEqual(v.decision, { action: 'accept', value: 7, checked: true, peer: 'a' })
     assert.deepEqual(v.agreed, ['a', 't'])
     assert.deepEqual(v.caught, ['b'])
     assert.deepEqual(v.outcomes, ['settled'])
@@ -151,7 +151,7 @@ describe('createSpotCheck (state, trust, metrics)', () => {
     assert.deepEqual(spot.decide(ctx(kindOf, 'j', 8, ans('a', 8))), { action: 'rerun', exclude: ['a'] })
     // a lies on a sampled segment; b differs; the coordinator settles.
     assert.deepEqual(spot.decide(ctx(kindOf, 'j', 8, ans('b', 8), [ans('a', 99)])), { action: 'rerun', exclude: ['a', 'b'], trustedOnly: true })
-    assert.deepEqual(spot.decide(ctx(kindOf, 'j', 8, ans(SELF, 8), [ans('a', 99), ans('b', 8)])), { action: 'accept', value: 8, checked: true })
+    assert.deepEqual(spot.decide(ctx(kindOf, 'j', 8, ans(SELF, 8), [ans('a', 99), ans('b', 8)])), { action: 'accept', value: 8, checked: true, peer: 'b' })
     assert.deepEqual(mismatches, ['a'])
     assert.deepEqual(caught, ['a'])
     assert.equal(spot.streak('a'), 0)

@@ -136,7 +136,7 @@ export function decideSpot (input: SpotInput): SpotVerdict {
     return { decision: { action: 'rerun', exclude: peers }, agreed: [], caught: [], outcomes: [] }
   }
   const groups = groupsOf(runs, equal, reliable)
-  if (groups.length === 1) return { decision: { action: 'accept', value: groups[0].value, checked: true }, agreed: peers, caught: [], outcomes: ['agree'] }
+  if (groups.length === 1) return { decision: { action: 'accept', value: groups[0].value, checked: true, peer: peers[0] }, agreed: peers, caught: [], outcomes: ['agree'] }
   const first: SpotOutcome[] = runs.length === 2 ? ['mismatch'] : []
   // The coordinator's own run settles at once: it trusts itself.
   const own = groups.find(g => g.peers.some(authoritative))
@@ -156,7 +156,7 @@ export function decideSpot (input: SpotInput): SpotVerdict {
 /** `winner`'s value is used; every peer that gave another value is caught. */
 function settle (winner: Group, groups: Group[], outcomes: SpotOutcome[]): SpotVerdict {
   const caught = groups.filter(g => g !== winner).flatMap(g => g.peers)
-  return { decision: { action: 'accept', value: winner.value, checked: true }, agreed: winner.peers, caught, outcomes }
+  return { decision: { action: 'accept', value: winner.value, checked: true, peer: winner.peers[0] }, agreed: winner.peers, caught, outcomes }
 }
 
 function rerunOrReject (runs: number, maxExtraRuns: number, peers: string[]): Decision {
