@@ -6,6 +6,8 @@ import type { JobView } from '../actors/scheduler/api.js'
 import { Cluster, getJson, postJson, runCli, waitFor, type NodeProc } from './testkit.js'
 
 const REF = Object.fromEntries(FIB_REFERENCE.map(r => [r.n, r]))
+const FIB_SEGMENT_PATH = new URL('../../vasm/examples/fib-segment.vasm', import.meta.url)
+const P61 = '2305843009213693951'
 
 interface TrustPeer { peerId: string, trust: number, trusted: boolean, mismatches: number }
 
@@ -47,6 +49,13 @@ test('four nodes, one corrupting every result: every fib job exact, that node\'s
   await c.waitAlive(g, 4)
   assert.deepEqual(await spotCounts(g), { agree: 0, mismatch: 0, settled: 0 }, 'the outcomes start at 0')
 
+  // First, while the liar is new and gets work: VASM (deterministic too): the fib-segment program mapped over a range, reduced mod 2^61 − 1.
+  const vasm = await runCli(['job', 'submit', 'vasm', '--program', FIB_SEGMENT_PATH.pathname, '--range', '0:100000', '--segments', '8',
+    '--reduce', `summod:${P61}`, '--wait', '--json', '--api', g.ready.api])
+  assert.equal(vasm.code, 0, vasm.stderr)
+  const vjob = JSON.parse(vasm.stdout) as JobView
+  assert.equal((vjob.result as { value: string }).value, REF[100000].sumMod61, 'the VASM job is exact')
+  assert.equal(vjob.verification?.uncheckedBy[liar.ready.peerId], undefined)
   const jobs: JobView[] = []
   for (const [n, segments] of [[100000, 8], [5000, 4], [100000, 12], [5000, 6]] as const) {
     const job = await runJob(g, n, segments)
