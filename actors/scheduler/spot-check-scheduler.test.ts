@@ -8,6 +8,7 @@ import { waitFor, TEST_TASKS } from '../testing/rig.js'
 import { assertFib, closeAll, createCluster, REFERENCE, runToEnd, ScriptedWorker } from '../testing/cluster.js'
 import { createTaskRegistry } from '../worker/task-kinds.js'
 import type { JobView } from './api.js'
+import { fibKind } from '../kinds/fib/job.js'
 import { firstValidWins, type ResultPolicy } from './policy.js'
 import { createSpotCheck, type SpotCheck } from './spot-check.js'
 
@@ -205,6 +206,32 @@ describe('spot checks in the scheduler (in process)', () => {
       assert.deepEqual(marked?.verification?.suspectSegments, endedVouched)
       assert.deepEqual(marked?.verification?.caughtPeers, ['peer-2'])
       assert.match(String(marked?.verification?.reason), /caught returning wrong results/)
+    } finally {
+      await c.close()
+    }
+  })
+
+  test('a kind that is not deterministic is never compared: first answers win, the job says unverified, nobody is reported', { timeout: 120_000 }, async () => {
+    const mismatches: string[] = []
+    const loose = { ...fibKind, name: 'loose', deterministic: false }
+    const c = await createCluster({
+      nodes: 3,
+      kinds: [fibKind, loose],
+      resultPolicy: (i, peerId): ResultPolicy => i !== 0 ? firstValidWins : createSpotCheck({ selfId: peerId, trust: { isTrusted: () => true, reportMismatch: (p) => { mismatches.push(p) } } })
+    })
+    try {
+      const s = c.nodes[0].scheduler
+      const { id } = await s.grid.submit('loose', { n: N, segments: 9 })
+      const job = await runToEnd(s, id)
+      assert.equal(job.status, 'succeeded')
+      assert.ok(job.segments.every(x => x.attempts === 1), 'no segment ran twice')
+      assert.deepEqual(mismatches, [])
+      const v = job.verification
+      assert.ok(v !== undefined)
+      if (job.segments.some(x => x.node !== 'peer-0')) {
+        assert.equal(v.status, 'unverified')
+        assert.match(v.reason, /kind loose is not deterministic/)
+      }
     } finally {
       await c.close()
     }
