@@ -13,6 +13,7 @@ import { ConfigError } from './errors.js'
 import type { LogLevel } from './logger.js'
 import { parseChaos, type ChaosConfig } from './chaos.js'
 import { DETECTOR_FLAGS, parseDetector, type DetectorConfig } from './detector.js'
+import { parseSpot, type SpotConfig } from './spot.js'
 
 export { ConfigError } from './errors.js'
 
@@ -67,6 +68,8 @@ export interface NodeConfig {
    * (`--takeover-after-ms`, VOIKE_TAKEOVER_AFTER_MS). Default 3000; 0..86 400 000.
    */
   takeoverAfterMs: number
+  /** Spot checks of results (VOIKE_SPOT_*, config/spot.ts). */
+  spot: SpotConfig
 }
 
 /** Flags the node accepts, with their environment variable. */
@@ -152,7 +155,8 @@ export function resolveConfig (role: NodeRole, flags: Partial<Record<NodeFlag, s
     chaos: parseChaos(env, name),
     flowsDir: flowsIn !== undefined ? parseDir(flowsIn.value, flowsIn.source) : undefined,
     detector: parseDetector(pick),
-    takeoverAfterMs: takeoverIn !== undefined ? parseInteger(takeoverIn.value, takeoverIn.source, 0, MAX_TAKEOVER_AFTER_MS) : DEFAULT_TAKEOVER_AFTER_MS
+    takeoverAfterMs: takeoverIn !== undefined ? parseInteger(takeoverIn.value, takeoverIn.source, 0, MAX_TAKEOVER_AFTER_MS) : DEFAULT_TAKEOVER_AFTER_MS,
+    spot: parseSpot(env)
   }
 }
 

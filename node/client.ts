@@ -8,7 +8,7 @@ import type { MemberRecord } from '../actors/membership/table.js'
 
 interface ProtoJob {
   id: string, kind: string, status: JobStatus, error: string, resultJson: string, paramsJson: string, coordinator: string
-  createdAtMs: number, finishedAtMs: number, segmentsDone: number, segmentsTotal: number
+  createdAtMs: number, finishedAtMs: number, segmentsDone: number, segmentsTotal: number, verificationJson?: string
   segments: ProtoSegment[]
 }
 
@@ -37,7 +37,8 @@ export function jobFromProto (j: ProtoJob): JobView {
     finishedAtMs: j.finishedAtMs === 0 ? null : j.finishedAtMs,
     segmentsDone: j.segmentsDone,
     segmentsTotal: j.segmentsTotal,
-    segments: j.segments.map(segmentFromProto)
+    segments: j.segments.map(segmentFromProto),
+    ...(j.verificationJson !== undefined && j.verificationJson !== '' ? { verification: JSON.parse(j.verificationJson) } : {})
   }
 }
 

@@ -59,6 +59,7 @@ export function formatJob (job: JobView, names: NodeNames): string {
   let text = lines.join('\n') + '\n'
   if (job.segments.length > 0) text += formatSegments(job, names)
   if (job.result !== null) text += `result: ${JSON.stringify(job.result)}\n`
+  if (job.verification !== undefined) text += `verification: ${job.verification.status} (${job.verification.reason})\n`
   return text
 }
 

@@ -45,7 +45,8 @@ export function jobToProto (j: JobView): Record<string, unknown> {
     finishedAtMs: j.finishedAtMs ?? 0,
     segments: j.segments.map(segmentToProto),
     segmentsDone: j.segmentsDone,
-    segmentsTotal: j.segmentsTotal
+    segmentsTotal: j.segmentsTotal,
+    verificationJson: j.verification === undefined ? '' : JSON.stringify(j.verification)
   }
 }
 

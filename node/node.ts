@@ -38,6 +38,7 @@ import { perfwatchService } from '../actors/perfwatch/service.js'
 import { createTrust } from '../actors/trust/trust.js'
 import { trustService } from '../actors/trust/service.js'
 import { placementWeight } from '../actors/scheduler/weights.js'
+import { createSpotCheck } from '../actors/scheduler/spot-check.js'
 import { hypermeshRoutes } from './http-hypermesh.js'
 import { addHypermeshServices } from './grpc-hypermesh.js'
 import { createFlowService } from './flow-service.js'
@@ -241,8 +242,11 @@ export async function startNode (config: NodeConfig, options: StartOptions = {})
     services.push(perfwatchService(perfwatch))
     // Both sides of every job kind are registered before anything runs.
     checkTaskKinds(kinds, pool.taskKinds())
+    // Spot checks (VOIKE_SPOT_*): results of new or distrusted peers are run again and compared.
+    const { enabled: spotOn, ...spotOptions } = config.spot
+    const resultPolicy = spotOn ? createSpotCheck({ selfId: mesh.peerId, trust, registry, logger: log, options: spotOptions }) : undefined
     scheduler = createScheduler({
-      system: sys, store, table, registry, kinds, logger: log.child({ component: 'scheduler' }),
+      system: sys, store, table, registry, kinds, logger: log.child({ component: 'scheduler' }), resultPolicy,
       // A dead coordinator's jobs are claimed this long after the detector's verdict.
       limits: { takeoverAfterMs: config.takeoverAfterMs },
       onTaskOutcome: (peer, outcome) => { trust.onTaskOutcome(peer, outcome) },

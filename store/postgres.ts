@@ -15,7 +15,7 @@ import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, MAX_UNFINISHED_JOBS, UNFINISHED_JOB
 import type { JobRecord, MemberRecord, MemberStatus, SegmentRecord, Store } from './types.js'
 import {
   checkClaim, checkJob, checkMember, checkMemberStatus, checkSegments, checkString, jobPatchRow, listJobsArgs,
-  oldestFirst, segmentPatchRows, writeCoordinator, batchJobIds
+  oldestFirst, segmentPatchRows, writeCoordinator, batchJobIds, vouchedByArgs
 } from './validate.js'
 import { postgresTrustStore } from './trust-postgres.js'
 import { postgresFlowStore } from './flow-postgres.js'
@@ -45,6 +45,7 @@ interface JobRow {
   id: string, kind: string, status: JobRecord['status'], params: unknown, result: unknown,
   error: string | null, coordinator: string, created_at_ms: Int8, updated_at_ms: Int8,
   finished_at_ms: Int8 | null
+  verification?: unknown
 }
 interface SegmentRow {
   job_id: string, idx: number, descriptor: unknown, status: SegmentRecord['status'],
@@ -77,7 +78,9 @@ const toJob = (r: JobRow): JobRecord => ({
   coordinator: r.coordinator,
   createdAtMs: Number(r.created_at_ms),
   updatedAtMs: Number(r.updated_at_ms),
-  finishedAtMs: nullableNumber(r.finished_at_ms)
+  finishedAtMs: nullableNumber(r.finished_at_ms),
+  // Only when recorded (migration 7): records of jobs without one stay as they were.
+  ...(r.verification !== undefined && r.verification !== null ? { verification: r.verification } : {})
 })
 
 const toSegment = (r: SegmentRow): SegmentRecord => ({
@@ -116,7 +119,8 @@ function splitUrlOptions (url: string): { url: string, options: string } {
 }
 
 const UNFINISHED = `status IN (${sqlList(UNFINISHED_JOB_STATUSES)})`
-const JOB_COLS = 'id, kind, status, params, result, error, coordinator, created_at_ms, updated_at_ms, finished_at_ms'
+const INSERT_COLS = 'id, kind, status, params, result, error, coordinator, created_at_ms, updated_at_ms, finished_at_ms'
+const JOB_COLS = `${INSERT_COLS}, verification`
 
 const SQL = {
   upsertMember: `INSERT INTO members (peer_id, addrs, cores, memory_bytes, version, started_at_ms, status, last_seen_ms, left_at_ms, is_genesis, host)
@@ -130,7 +134,7 @@ const SQL = {
     left_at_ms = CASE WHEN $2::text = 'alive' THEN NULL WHEN $4::boolean THEN $3::bigint ELSE left_at_ms END
     WHERE peer_id = $1`,
   deleteMember: 'DELETE FROM members WHERE peer_id = $1',
-  insertJob: `INSERT INTO jobs (${JOB_COLS}) VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6, $7, $8, $9, $10)`,
+  insertJob: `INSERT INTO jobs (${INSERT_COLS}) VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6, $7, $8, $9, $10)`,
   // start_pos/end_pos: legacy columns (schema v4), kept NOT NULL, unused.
   insertSegments: `INSERT INTO segments (job_id, idx, start_pos, end_pos, descriptor, status, node, attempts, seq, ms, result)
     SELECT $1::text, u.idx, 0, 0, u.descriptor::jsonb, u.status, u.node, u.attempts, u.seq, u.ms, u.result::jsonb
@@ -153,8 +157,12 @@ const SQL = {
     result = CASE WHEN $4::boolean THEN $5::jsonb ELSE result END,
     error = CASE WHEN $6::boolean THEN $7::text ELSE error END,
     updated_at_ms = CASE WHEN $8::boolean THEN $9::bigint ELSE updated_at_ms END,
-    finished_at_ms = CASE WHEN $10::boolean THEN $11::bigint ELSE finished_at_ms END
+    finished_at_ms = CASE WHEN $10::boolean THEN $11::bigint ELSE finished_at_ms END,
+    verification = CASE WHEN $13::boolean THEN $14::jsonb ELSE verification END
     WHERE id = $1 AND ($12::text IS NULL OR coordinator = $12::text)`,
+  // Ended jobs whose recorded verification lists segments accepted on `peer`'s word alone.
+  listVouchedBy: `SELECT ${JOB_COLS} FROM jobs WHERE coordinator = $1 AND jsonb_typeof(verification->'uncheckedBy'->$2::text) = 'array'
+    ORDER BY created_at_ms, id LIMIT $3`,
   jobExists: 'SELECT 1 FROM jobs WHERE id = $1',
   // FOR SHARE conflicts with claimJobs' row update: a claim waits until the batch commits, and a
   // batch started after a claim sees the new coordinator. Ordered to lock in one order.
@@ -373,7 +381,7 @@ function postgresStore (pool: pg.Pool, logger: Logger): Store {
       // Under READ COMMITTED an update waiting on a concurrent claim re-checks the coordinator on
       // the claimed row version, so the condition holds at the moment of the write.
       const res = await query('updateJob', 'updateJob', [id, r.setStatus === 1, r.status, r.setResult === 1, r.result,
-        r.setError === 1, r.error, r.setUpdatedAt === 1, r.updatedAtMs, r.setFinishedAt === 1, r.finishedAtMs, coordinator])
+        r.setError === 1, r.error, r.setUpdatedAt === 1, r.updatedAtMs, r.setFinishedAt === 1, r.finishedAtMs, coordinator, r.setVerification === 1, r.verification])
       if ((res.rowCount ?? 0) > 0) return true
       if (coordinator !== null && (await query('updateJob', 'jobExists', [id])).rows.length > 0) return false
       throw new StoreError('ERR_STORE_NOT_FOUND', `updateJob: no job ${id}`)
@@ -394,6 +402,12 @@ function postgresStore (pool: pg.Pool, logger: Logger): Store {
         if (rows.length > 0) await writeSegmentRows(client, rows)
         return [...fenced].sort()
       })
+    },
+
+    async listJobsVouchedBy (coordinator, peer, limit) {
+      const args = vouchedByArgs(coordinator, peer, limit)
+      const { rows } = await query<JobRow>('listJobsVouchedBy', 'listVouchedBy', [args.coordinator, args.peer, args.limit])
+      return rows.map(toJob)
     },
 
     async listUnfinishedJobs (coordinator) {

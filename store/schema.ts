@@ -150,6 +150,13 @@ UPDATE segments SET descriptor = jsonb_build_object('start', start_pos, 'end', e
     name: 'flow_steps, flow_runs',
     sqlite: flowTables('INTEGER'),
     postgres: flowTables('BIGINT')
+  },
+  {
+    // How far a job's result was checked (spot checks, actors/scheduler/verification.ts).
+    version: 7,
+    name: 'jobs.verification',
+    sqlite: 'ALTER TABLE jobs ADD COLUMN verification TEXT;',
+    postgres: 'ALTER TABLE jobs ADD COLUMN IF NOT EXISTS verification JSONB;'
   }
 ]
 

@@ -14,7 +14,7 @@ import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, MAX_UNFINISHED_JOBS, UNFINISHED_JOB
 import type { JobRecord, MemberRecord, SegmentRecord, Store, MemberStatus } from './types.js'
 import {
   checkClaim, checkJob, checkMember, checkMemberStatus, checkSegments, checkString, jobPatchRow, listJobsArgs,
-  oldestFirst, segmentPatchRows, writeCoordinator, batchJobIds
+  oldestFirst, segmentPatchRows, writeCoordinator, batchJobIds, vouchedByArgs
 } from './validate.js'
 import { sqliteTrustStore } from './trust-sqlite.js'
 import { sqliteFlowStore } from './flow-sqlite.js'
@@ -39,6 +39,7 @@ interface JobRow {
   id: string, kind: string, status: JobRecord['status'], params: string, result: string | null,
   error: string | null, coordinator: string, created_at_ms: number, updated_at_ms: number,
   finished_at_ms: number | null
+  verification?: string | null
 }
 interface SegmentRow {
   job_id: string, idx: number, descriptor: string, status: SegmentRecord['status'],
@@ -69,7 +70,9 @@ const toJob = (r: JobRow): JobRecord => ({
   coordinator: r.coordinator,
   createdAtMs: r.created_at_ms,
   updatedAtMs: r.updated_at_ms,
-  finishedAtMs: r.finished_at_ms
+  finishedAtMs: r.finished_at_ms,
+  // Only when recorded (migration 7): records of jobs without one stay as they were.
+  ...(r.verification !== undefined && r.verification !== null ? { verification: JSON.parse(r.verification) } : {})
 })
 
 const toSegment = (r: SegmentRow): SegmentRecord => ({
@@ -140,7 +143,8 @@ const SEGMENT_COLS = 'job_id, idx, descriptor, status, node, attempts, seq, ms, 
 const UNFINISHED = `status IN (${sqlList(UNFINISHED_JOB_STATUSES)})`
 
 function prepareStatements (db: Database.Database) {
-  const jobCols = 'id, kind, status, params, result, error, coordinator, created_at_ms, updated_at_ms, finished_at_ms'
+  const insertCols = 'id, kind, status, params, result, error, coordinator, created_at_ms, updated_at_ms, finished_at_ms'
+  const jobCols = `${insertCols}, verification`
   const newestFirst = 'ORDER BY created_at_ms DESC, id DESC LIMIT ?'
   return {
     upsertMember: db.prepare(`INSERT INTO members (peer_id, addrs, cores, memory_bytes, version, started_at_ms, status, last_seen_ms, left_at_ms, is_genesis, host)
@@ -153,7 +157,7 @@ function prepareStatements (db: Database.Database) {
       last_seen_ms = CASE WHEN @status = 'alive' THEN MAX(last_seen_ms, @atMs) ELSE last_seen_ms END,
       left_at_ms = CASE WHEN @status = 'alive' THEN NULL WHEN @left THEN @atMs ELSE left_at_ms END
       WHERE peer_id = @peerId`),
-    insertJob: db.prepare(`INSERT INTO jobs (${jobCols})
+    insertJob: db.prepare(`INSERT INTO jobs (${insertCols})
       VALUES (@id, @kind, @status, @params, @result, @error, @coordinator, @createdAtMs, @updatedAtMs, @finishedAtMs)`),
     deleteMember: db.prepare<[string]>('DELETE FROM members WHERE peer_id = ?'),
     // start_pos/end_pos: legacy columns (schema v4), kept NOT NULL, unused.
@@ -175,8 +179,13 @@ function prepareStatements (db: Database.Database) {
       result = CASE WHEN @setResult THEN @result ELSE result END,
       error = CASE WHEN @setError THEN @error ELSE error END,
       updated_at_ms = CASE WHEN @setUpdatedAt THEN @updatedAtMs ELSE updated_at_ms END,
-      finished_at_ms = CASE WHEN @setFinishedAt THEN @finishedAtMs ELSE finished_at_ms END
+      finished_at_ms = CASE WHEN @setFinishedAt THEN @finishedAtMs ELSE finished_at_ms END,
+      verification = CASE WHEN @setVerification THEN @verification ELSE verification END
       WHERE id = @id AND (@coordinator IS NULL OR coordinator = @coordinator)`),
+    // Ended jobs whose recorded verification lists segments accepted on `peer`'s word alone.
+    listVouchedBy: db.prepare<[string, string, number], JobRow>(`SELECT ${jobCols} FROM jobs
+      WHERE coordinator = ? AND verification IS NOT NULL AND json_type(verification, '$.uncheckedBy."' || ? || '"') = 'array'
+      ORDER BY created_at_ms, id LIMIT ?`),
     jobCoordinator: db.prepare<[string], { coordinator: string }>('SELECT coordinator FROM jobs WHERE id = ?'),
     updateSegment: db.prepare(`UPDATE segments SET
       status = CASE WHEN @setStatus THEN @status ELSE status END,
@@ -310,6 +319,11 @@ export function openSqliteStore (options: SqliteStoreOptions): Store {
         rows.length = MAX_UNFINISHED_JOBS
       }
       return rows.map(toJob)
+    },
+
+    async listJobsVouchedBy (coordinator, peer, limit) {
+      const args = vouchedByArgs(coordinator, peer, limit)
+      return run('listJobsVouchedBy', () => stmts.listVouchedBy.all(args.coordinator, args.peer, args.limit).map(toJob))
     },
 
     async claimJobs (fromCoordinator, toCoordinator) {

@@ -60,6 +60,11 @@ export interface JobRecord {
   createdAtMs: number
   updatedAtMs: number
   finishedAtMs: number | null
+  /**
+   * How far the result was checked (the scheduler's verification.ts object, any JSON); null or
+   * absent = not recorded (migration 7).
+   */
+  verification?: unknown | null
 }
 
 export interface SegmentRecord {
@@ -85,7 +90,7 @@ export interface SegmentRecord {
   result: unknown | null
 }
 
-export type JobPatch = Partial<Pick<JobRecord, 'status' | 'result' | 'error' | 'updatedAtMs' | 'finishedAtMs'>>
+export type JobPatch = Partial<Pick<JobRecord, 'status' | 'result' | 'error' | 'updatedAtMs' | 'finishedAtMs' | 'verification'>>
 /** `seq` only ever rises: a patch with a lower seq than the stored one leaves it unchanged. */
 export type SegmentPatch = Partial<Pick<SegmentRecord, 'status' | 'node' | 'attempts' | 'seq' | 'ms' | 'result'>>
 export interface SegmentUpdate { jobId: string, index: number, patch: SegmentPatch }
@@ -159,6 +164,13 @@ export interface JobStore {
    * restart), oldest first, at most `MAX_UNFINISHED_JOBS` (a warning is logged when cut).
    */
   listUnfinishedJobs: (coordinator: string) => Promise<JobRecord[]>
+  /**
+   * Jobs coordinated by `coordinator` whose recorded verification lists segments accepted on
+   * `peer`'s word alone (`verification.uncheckedBy[peer]`), oldest first, at most `limit`
+   * (1..1000). For spot checks: the jobs to mark when that peer is caught. Optional: a store
+   * without it cannot mark jobs that are no longer in memory.
+   */
+  listJobsVouchedBy?: (coordinator: string, peer: string, limit: number) => Promise<JobRecord[]>
   /**
    * Takeover of a coordinator that is gone for good: atomically makes `toCoordinator` the
    * coordinator of `fromCoordinator`'s queued and running jobs (updatedAtMs = now) and returns

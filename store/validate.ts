@@ -167,6 +167,7 @@ export interface JobPatchRow {
   setError: number, error: string | null
   setUpdatedAt: number, updatedAtMs: number | null
   setFinishedAt: number, finishedAtMs: number | null
+  setVerification: number, verification: string | null
 }
 
 /** `undefined` means "absent" (so spreading optional fields is harmless). */
@@ -174,7 +175,7 @@ const has = (patch: object, key: string): boolean => (patch as Record<string, un
 
 export function jobPatchRow (patch: JobPatch): JobPatchRow {
   if (patch === null || typeof patch !== 'object') throw invalid('patch', 'must be an object')
-  const allowed = new Set(['status', 'result', 'error', 'updatedAtMs', 'finishedAtMs'])
+  const allowed = new Set(['status', 'result', 'error', 'updatedAtMs', 'finishedAtMs', 'verification'])
   for (const k of Object.keys(patch)) if (!allowed.has(k)) throw invalid(`patch.${k}`, 'is not an updatable job field')
   return {
     setStatus: has(patch, 'status') ? 1 : 0,
@@ -186,7 +187,9 @@ export function jobPatchRow (patch: JobPatch): JobPatchRow {
     setUpdatedAt: has(patch, 'updatedAtMs') ? 1 : 0,
     updatedAtMs: has(patch, 'updatedAtMs') ? checkInt(patch.updatedAtMs, 'patch.updatedAtMs') : null,
     setFinishedAt: has(patch, 'finishedAtMs') ? 1 : 0,
-    finishedAtMs: has(patch, 'finishedAtMs') ? checkNullableInt(patch.finishedAtMs, 'patch.finishedAtMs') : null
+    finishedAtMs: has(patch, 'finishedAtMs') ? checkNullableInt(patch.finishedAtMs, 'patch.finishedAtMs') : null,
+    setVerification: has(patch, 'verification') ? 1 : 0,
+    verification: has(patch, 'verification') ? encodeNullableJson(patch.verification, 'patch.verification') : null
   }
 }
 
@@ -256,4 +259,16 @@ export function listJobsArgs (opts: { limit?: number, status?: JobStatus } | und
   if (!Number.isSafeInteger(limit) || limit < 1) throw invalid('opts.limit', `must be a positive integer, got ${String(limit)}`)
   const status = opts?.status === undefined ? null : checkEnum(opts.status, JOB_STATUSES, 'opts.status')
   return { limit: Math.min(limit, maxLimit), status }
+}
+
+/** Most jobs one listJobsVouchedBy returns. */
+export const MAX_VOUCHED_JOBS = 1000
+
+/** listJobsVouchedBy's arguments, checked (a peer id is text of 1..128 characters [A-Za-z0-9]). */
+export function vouchedByArgs (coordinator: string, peer: string, limit: number): { coordinator: string, peer: string, limit: number } {
+  checkString(coordinator, 'coordinator')
+  // The peer id goes into a JSON path (SQLite): only base58/base32 characters are accepted.
+  if (typeof peer !== 'string' || !/^[A-Za-z0-9_-]{1,128}$/.test(peer)) throw invalid('peer', 'must be a peer id (1..128 characters [A-Za-z0-9_-])')
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_VOUCHED_JOBS) throw invalid('limit', `must be an integer in 1..${MAX_VOUCHED_JOBS}, got ${String(limit)}`)
+  return { coordinator, peer, limit }
 }

@@ -5,6 +5,7 @@
  */
 import { VoikeError } from '../../config/errors.js'
 import type { Actor } from '../runtime/types.js'
+import type { JobVerification } from './verification.js'
 import { TERMINAL_JOB_STATUSES, type JobStatus, type SegmentStatus } from '../../store/types.js'
 
 export type { JobStatus, SegmentStatus } from '../../store/types.js'
@@ -38,6 +39,8 @@ export interface JobView {
   segmentsDone: number
   segmentsTotal: number
   segments: SegmentView[]
+  /** How far the result was checked (verification.ts); absent from nodes that predate it. */
+  verification?: JobVerification
 }
 
 /** A member whose jobs a cluster-wide list lacks, and why. */

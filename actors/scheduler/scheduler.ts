@@ -44,7 +44,9 @@ import { END_WRITE_ATTEMPTS, resolveLimits, type Limits } from './limits.js'
 import { registerSchedulerMetrics, type SchedulerMetrics, type TaskOutcome } from './metrics.js'
 import { WriteBehind } from './persistence.js'
 import { onBusy } from './placement.js'
-import { firstValidWins, type ResultPolicy } from './policy.js'
+import { firstValidWins, placementRule, type ResultPolicy } from './policy.js'
+import { CaughtPeers } from './caught.js'
+import { verificationOf } from './verification.js'
 import { checkId, JOB_ID_RE, Reads, sleep } from './reads.js'
 import { loadJob, rebuildAll } from './resume.js'
 import { newJobState, newSegState, removeFrom, segContext, segmentName, type InFlight, type JobState, type SegState } from './state.js'
@@ -104,6 +106,8 @@ class SchedulerCore {
   private readonly cancels: Cancels
   private readonly dispatcher: Dispatcher
   private readonly onTaskOutcome: ((peerId: string, outcome: TaskOutcome) => void) | undefined
+  private readonly caught: CaughtPeers
+  private readonly unsubscribeCaught: () => void
   readonly reads: Reads
 
   private readonly jobs = new Map<string, JobState>()
@@ -153,6 +157,8 @@ class SchedulerCore {
       system, store, kinds, limits, log, selfId, jobs, metrics: this.metrics, reads: this.reads, selfActor: SCHEDULER_ACTOR,
       endJob: async (job, status, result, error) => await this.endJob(job, status, result, error)
     })
+    this.caught = new CaughtPeers({ store, selfId, log, jobs, writes: this.writes, dispatcher: this.dispatcher, reads: this.reads, isClosed })
+    this.unsubscribeCaught = this.policy.onCaught?.((peer) => { this.caught.onCaught(peer) }) ?? (() => {})
     this.unsubscribe = this.table.onChange((m) => { this.onMemberChange(m.peerId, m.status) })
     this.ticker = setInterval(() => { this.tick() }, this.limits.tickMs)
     this.ticker.unref()
@@ -347,8 +353,10 @@ class SchedulerCore {
     if (decision.action === 'rerun') {
       // Kept for the policy's next decision; another run of the segment goes elsewhere.
       this.countTask(job, 'ok')
+      this.tellOutcome(peer, 'ok')
       seg.answers.push({ peer, value })
       seg.avoid = peer
+      seg.placeOn = placementRule(decision, this.policy)
       if (f !== null) this.dispatcher.requeue(job, seg)
       return
     }
@@ -359,7 +367,10 @@ class SchedulerCore {
       this.dispatcher.tellCancel(other.peer, other.target, [other.taskId])
     }
     const ms = typeof r.ms === 'number' && Number.isFinite(r.ms) && r.ms >= 0 ? r.ms : null
-    this.markDone(job, seg, peer, ms, decision.value)
+    seg.checked = decision.checked === true
+    seg.placeOn = null
+    seg.answers = []
+    this.markDone(job, seg, decision.peer ?? peer, ms, decision.value)
   }
 
   /** The job and segment a task id names, when that job is still placing segments. */
@@ -547,6 +558,8 @@ class SchedulerCore {
       void this.endJob(job, 'failed', null, `cannot combine the segments: ${(err as Error).message}`)
       return
     }
+    // How far the result was checked is part of the job's end (verification.ts).
+    job.verification = verificationOf(job.kind, job.coordinator, segs)
     void this.endJob(job, 'succeeded', result, null)
   }
 
@@ -570,7 +583,7 @@ class SchedulerCore {
 
   private async writeEnd (job: JobState, status: 'succeeded' | 'failed' | 'cancelled', result: unknown, error: string | null): Promise<JobView> {
     const finishedAtMs = Date.now()
-    const patch: JobPatch = { status, result: result as JobPatch['result'], error, finishedAtMs, updatedAtMs: finishedAtMs }
+    const patch: JobPatch = { status, result: result as JobPatch['result'], error, finishedAtMs, updatedAtMs: finishedAtMs, ...(job.verification !== null ? { verification: job.verification } : {}) }
     this.writes.queueJob(job.id, patch)
     let written = false
     for (let attempt = 1; attempt <= END_WRITE_ATTEMPTS && !written; attempt++) {
@@ -687,6 +700,8 @@ class SchedulerCore {
     this.closed = true
     clearInterval(this.ticker)
     this.unsubscribe()
+    this.unsubscribeCaught()
+    await this.caught.idle()
     await Promise.allSettled([...this.endings])
     await this.resuming?.catch(() => {})
     await this.takeover.wait()
