@@ -69,7 +69,7 @@ function childrenOf (parent: number): Array<{ pid: number, args: string[] }> {
 }
 
 function nodePid (upPid: number, name: string): number | undefined {
-  return childrenOf(upPid).find(c => c.args.includes(name) && c.args[c.args.indexOf(name) - 1] === '--name')?.pid
+  return childrenOf(upPid).find(c => c.args.some((a, i) => a === name && c.args[i - 1] === '--name'))?.pid
 }
 
 function alive (pid: number): boolean {
@@ -143,4 +143,26 @@ test('voike up: a node killed with SIGKILL is reported and restarted, jobs stay 
   process.kill(-up.pid!, 'SIGINT')
   assert.equal(await exited, 0, out)
   for (const pid of children) assert.ok(!alive(pid), `node pid ${pid} still runs after voike up exited`)
+})
+
+test('voike up: its nodes stop by themselves when voike up is killed without stopping them', { timeout: 120_000 }, async (t) => {
+  const data = await mkdtemp(join(tmpdir(), 'voike-up-'))
+  const base = await freeBasePort(1)
+  const up = spawn(process.execPath, [CLI_PATH, 'up', '--nodes', '1', '--base-port', String(base), '--data', data], {
+    stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, VOIKE_THREADS: '1', VOIKE_LOG_LEVEL: 'warn' }
+  })
+  let out = ''
+  up.stdout.on('data', (d: Buffer) => { out += d.toString() })
+  up.stderr.on('data', (d: Buffer) => { out += d.toString() })
+  let genesis: number | undefined
+  t.after(async () => {
+    up.kill('SIGKILL')
+    if (genesis !== undefined) { try { process.kill(genesis, 'SIGKILL') } catch { /* gone */ } }
+    await rm(data, { recursive: true, force: true })
+  })
+  await waitFor(() => /Serving\./.test(out), `the grid to serve; output:\n${out}`, 90_000, 100)
+  genesis = nodePid(up.pid!, 'genesis')
+  assert.ok(genesis !== undefined)
+  up.kill('SIGKILL')
+  await waitFor(() => !alive(genesis!), `genesis (pid ${genesis}) to stop after voike up died`, 30_000, 100)
 })
