@@ -57,10 +57,10 @@ async function runNode (role: NodeRole, args: string[]): Promise<void> {
     node = await startNode(config, { onFatal })
   } catch (err) {
     const e = err as Error & { code?: string }
+    if (e.code === 'ERR_DATA_DIR_LOCKED') exitWith(2, `voike ${role}: ${e.message}`)
     const hint = e.code === 'EADDRINUSE' || /EADDRINUSE/.test(e.message) ? ' (address in use: pick another port, or 0 for any free port)' : ''
     exitWith(1, `voike ${role}: failed to start: ${e.message}${hint}`)
   }
-  process.stdout.write(JSON.stringify({ event: 'ready', peerId: node.peerId, p2p: node.p2p, api: node.api, http: node.http, role, name: config.name }) + '\n')
   let stopping = false
   const stop = (signal: string): void => {
     if (stopping) return
@@ -78,6 +78,8 @@ async function runNode (role: NodeRole, args: string[]): Promise<void> {
     process.stdin.on('error', () => { stop('the end of voike up') })
     process.stdin.resume()
   }
+  // Last: whoever reads the ready line may signal us at once, so the handlers come first.
+  process.stdout.write(JSON.stringify({ event: 'ready', peerId: node.peerId, p2p: node.p2p, api: node.api, http: node.http, role, name: config.name }) + '\n')
 }
 
 function clientFrom (values: Record<string, unknown>): VoikeClient {

@@ -25,6 +25,7 @@ import noopTasks from '../actors/kinds/noop/task.js'
 import { createStore, type MemberStore } from '../store/index.js'
 import { startHttp, type HttpServer } from './http.js'
 import { startGrpc, type GrpcServer } from './grpc.js'
+import { lockDataDir } from './datadir-lock.js'
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version
 
@@ -76,6 +77,11 @@ export async function startNode (config: NodeConfig, options: StartOptions = {})
   }
 
   try {
+    // First: nothing else may touch the data dir (identity, store) while another node uses it.
+    const lock = lockDataDir(config.dataDir)
+    const releaseAtExit = (): void => { lock.release() }
+    process.once('exit', releaseAtExit)
+    cleanups.push(async () => { process.off('exit', releaseAtExit); lock.release() })
     const registry = new Registry()
     collectDefaultMetrics({ register: registry })
     const store = await createStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl, schema: config.dbSchema, logger: log.child({ component: 'store' }) })
