@@ -26,7 +26,7 @@ test('mergeAddrs: a live member keeps its own addresses first; others take the n
   assert.ok(MAX_MEMBERS > 0)
 })
 
-test('hello from a live member\'s identity at another address do not move it; a suspect one moves', async (t) => {
+test('hello from a live member\'s identity at another address does not move it; a suspect one moves', async (t) => {
   const net = createLoopbackTransports()
   const registry = new Registry()
   const self = createActorSystem({ peerId: SELF, transport: net.transport(SELF), registry })
