@@ -97,15 +97,15 @@ export function shortId (peerId: string | null): string {
 function printJob (job: JobView, json: boolean): void {
   if (json) {
     const { id, kind, status, error, result, segments } = job
-    process.stdout.write(JSON.stringify({ id, kind, status, error, result, segments: segments.map(s => ({ index: s.index, start: s.start, end: s.end, node: s.node, attempts: s.attempts, ms: s.ms })) }) + '\n')
+    process.stdout.write(JSON.stringify({ id, kind, status, error, result, segments: segments.map(s => ({ index: s.index, start: s.start, end: s.end, node: s.node, attempts: s.attempts, lost: s.lost, ms: s.ms })) }) + '\n')
     return
   }
   const lines = [`job ${job.id}  ${job.kind}  ${job.status}  ${job.segmentsDone}/${job.segmentsTotal} segments`]
   if (job.error !== null) lines.push(`error: ${job.error}`)
   if (job.segments.length > 0) {
-    lines.push('segment  range                 node        attempts  ms')
+    lines.push('segment  range                 node        attempts  lost  ms')
     for (const s of job.segments) {
-      lines.push(`${String(s.index).padStart(7)}  ${`[${s.start}, ${s.end})`.padEnd(20)}  ${shortId(s.node).padEnd(10)}  ${String(s.attempts).padStart(8)}  ${s.ms === null ? '-' : s.ms.toFixed(1)}`)
+      lines.push(`${String(s.index).padStart(7)}  ${`[${s.start}, ${s.end})`.padEnd(20)}  ${shortId(s.node).padEnd(10)}  ${String(s.attempts).padStart(8)}  ${String(s.lost).padStart(4)}  ${s.ms === null ? '-' : s.ms.toFixed(1)}`)
     }
   }
   if (job.result !== null) lines.push(`result: ${JSON.stringify(job.result)}`)

@@ -9,7 +9,7 @@ import type { MemberRecord } from '../actors/membership/table.js'
 interface ProtoJob {
   id: string, kind: string, status: JobStatus, error: string, resultJson: string, paramsJson: string, coordinator: string
   createdAtMs: number, finishedAtMs: number, segmentsDone: number, segmentsTotal: number
-  segments: Array<{ index: number, start: number, end: number, status: SegmentView['status'], node: string, attempts: number, ms: number }>
+  segments: Array<{ index: number, start: number, end: number, status: SegmentView['status'], node: string, attempts: number, lost: number, ms: number }>
 }
 
 export function jobFromProto (j: ProtoJob): JobView {
@@ -25,7 +25,7 @@ export function jobFromProto (j: ProtoJob): JobView {
     finishedAtMs: j.finishedAtMs === 0 ? null : j.finishedAtMs,
     segmentsDone: j.segmentsDone,
     segmentsTotal: j.segmentsTotal,
-    segments: j.segments.map(s => ({ index: s.index, start: s.start, end: s.end, status: s.status, node: s.node === '' ? null : s.node, attempts: s.attempts, ms: s.status === 'done' ? s.ms : null }))
+    segments: j.segments.map(s => ({ index: s.index, start: s.start, end: s.end, status: s.status, node: s.node === '' ? null : s.node, attempts: s.attempts, lost: s.lost ?? 0, ms: s.status === 'done' ? s.ms : null }))
   }
 }
 

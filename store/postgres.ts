@@ -46,7 +46,7 @@ interface JobRow {
 }
 interface SegmentRow {
   job_id: string, idx: number, descriptor: unknown, status: SegmentRecord['status'],
-  node: string | null, attempts: number, seq: number, ms: number | null, result: unknown
+  node: string | null, attempts: number, lost: number, seq: number, ms: number | null, result: unknown
 }
 
 const nullableNumber = (v: Int8 | null): number | null => v === null ? null : Number(v)
@@ -85,6 +85,7 @@ const toSegment = (r: SegmentRow): SegmentRecord => ({
   status: r.status,
   node: r.node,
   attempts: r.attempts,
+  lost: r.lost,
   seq: r.seq,
   ms: r.ms,
   result: r.result ?? null
@@ -130,12 +131,12 @@ const SQL = {
   deleteMember: 'DELETE FROM members WHERE peer_id = $1',
   insertJob: `INSERT INTO jobs (${JOB_COLS}) VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6, $7, $8, $9, $10)`,
   // start_pos/end_pos: legacy columns (schema v4), kept NOT NULL, unused.
-  insertSegments: `INSERT INTO segments (job_id, idx, start_pos, end_pos, descriptor, status, node, attempts, seq, ms, result)
-    SELECT $1::text, u.idx, 0, 0, u.descriptor::jsonb, u.status, u.node, u.attempts, u.seq, u.ms, u.result::jsonb
-    FROM unnest($2::int[], $3::text[], $4::text[], $5::text[], $6::int[], $7::int[], $8::float8[], $9::text[])
-      AS u(idx, descriptor, status, node, attempts, seq, ms, result)`,
+  insertSegments: `INSERT INTO segments (job_id, idx, start_pos, end_pos, descriptor, status, node, attempts, lost, seq, ms, result)
+    SELECT $1::text, u.idx, 0, 0, u.descriptor::jsonb, u.status, u.node, u.attempts, u.lost, u.seq, u.ms, u.result::jsonb
+    FROM unnest($2::int[], $3::text[], $4::text[], $5::text[], $6::int[], $7::int[], $8::float8[], $9::text[], $10::int[])
+      AS u(idx, descriptor, status, node, attempts, seq, ms, result, lost)`,
   getJob: `SELECT ${JOB_COLS} FROM jobs WHERE id = $1`,
-  getSegments: 'SELECT job_id, idx, descriptor, status, node, attempts, seq, ms, result FROM segments WHERE job_id = $1 ORDER BY idx',
+  getSegments: 'SELECT job_id, idx, descriptor, status, node, attempts, lost, seq, ms, result FROM segments WHERE job_id = $1 ORDER BY idx',
   listJobs: `SELECT ${JOB_COLS} FROM jobs ORDER BY created_at_ms DESC, id DESC LIMIT $1`,
   listJobsByStatus: `SELECT ${JOB_COLS} FROM jobs WHERE status = $1 ORDER BY created_at_ms DESC, id DESC LIMIT $2`,
   listUnfinished: `SELECT ${JOB_COLS} FROM jobs WHERE coordinator = $1 AND ${UNFINISHED}
@@ -162,13 +163,14 @@ const SQL = {
     node = CASE WHEN u.set_node THEN u.node ELSE s.node END,
     attempts = CASE WHEN u.set_attempts THEN u.attempts ELSE s.attempts END,
     seq = CASE WHEN u.set_seq THEN GREATEST(s.seq, u.seq) ELSE s.seq END,
+    lost = CASE WHEN u.set_lost THEN u.lost ELSE s.lost END,
     ms = CASE WHEN u.set_ms THEN u.ms ELSE s.ms END,
     result = CASE WHEN u.set_result THEN u.result::jsonb ELSE s.result END
     FROM unnest($1::text[], $2::int[], $3::boolean[], $4::text[], $5::boolean[], $6::text[],
       $7::boolean[], $8::int[], $9::boolean[], $10::float8[], $11::boolean[], $12::text[],
-      $13::boolean[], $14::int[])
+      $13::boolean[], $14::int[], $15::boolean[], $16::int[])
       AS u(job_id, idx, set_status, status, set_node, node, set_attempts, attempts, set_ms, ms, set_result, result,
-        set_seq, seq)
+        set_seq, seq, set_lost, lost)
     WHERE s.job_id = u.job_id AND s.idx = u.idx`
 } as const
 
@@ -283,7 +285,8 @@ function postgresStore (pool: pg.Pool, logger: Logger): Store {
       rows.map(r => r.setAttempts === 1), rows.map(r => r.attempts),
       rows.map(r => r.setMs === 1), rows.map(r => r.ms),
       rows.map(r => r.setResult === 1), rows.map(r => r.result),
-      rows.map(r => r.setSeq === 1), rows.map(r => r.seq)
+      rows.map(r => r.setSeq === 1), rows.map(r => r.seq),
+      rows.map(r => r.setLost === 1), rows.map(r => r.lost)
     ]
     const res = await query('updateSegments', 'updateSegments', values, client)
     // Rows are distinct (merged), so a shortfall means some segment does not exist.
@@ -326,7 +329,7 @@ function postgresStore (pool: pg.Pool, logger: Logger): Store {
         if (segments.length === 0) return
         await query(op, 'insertSegments', [job.id, segments.map(s => s.index), cols.map(c => c.descriptor),
           segments.map(s => s.status), segments.map(s => s.node), segments.map(s => s.attempts),
-          segments.map(s => s.seq), segments.map(s => s.ms), cols.map(c => c.result)], client)
+          segments.map(s => s.seq), segments.map(s => s.ms), cols.map(c => c.result), segments.map(s => s.lost ?? 0)], client)
       })
     },
 

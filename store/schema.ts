@@ -138,6 +138,13 @@ ${indexes}`
 UPDATE segments SET descriptor = json_object('start', start_pos, 'end', end_pos) WHERE descriptor IS NULL;`,
     postgres: `ALTER TABLE segments ADD COLUMN IF NOT EXISTS descriptor JSONB;
 UPDATE segments SET descriptor = jsonb_build_object('start', start_pos, 'end', end_pos) WHERE descriptor IS NULL;`
+  },
+  {
+    // Dispatches of a segment lost with their node and placed again without counting an attempt.
+    version: 5,
+    name: 'segments.lost',
+    sqlite: 'ALTER TABLE segments ADD COLUMN lost INTEGER NOT NULL DEFAULT 0;',
+    postgres: 'ALTER TABLE segments ADD COLUMN IF NOT EXISTS lost INTEGER NOT NULL DEFAULT 0;'
   }
 ]
 

@@ -40,7 +40,7 @@ interface JobRow {
 }
 interface SegmentRow {
   job_id: string, idx: number, descriptor: string, status: SegmentRecord['status'],
-  node: string | null, attempts: number, seq: number, ms: number | null, result: string | null
+  node: string | null, attempts: number, lost: number, seq: number, ms: number | null, result: string | null
 }
 
 const toMember = (r: MemberRow): MemberRecord => ({
@@ -77,6 +77,7 @@ const toSegment = (r: SegmentRow): SegmentRecord => ({
   status: r.status,
   node: r.node,
   attempts: r.attempts,
+  lost: r.lost,
   seq: r.seq,
   ms: r.ms,
   result: r.result === null ? null : JSON.parse(r.result)
@@ -134,7 +135,7 @@ function migrate (db: Database.Database, logger: Logger): void {
   }
 }
 
-const SEGMENT_COLS = 'job_id, idx, descriptor, status, node, attempts, seq, ms, result'
+const SEGMENT_COLS = 'job_id, idx, descriptor, status, node, attempts, lost, seq, ms, result'
 const UNFINISHED = `status IN (${sqlList(UNFINISHED_JOB_STATUSES)})`
 
 function prepareStatements (db: Database.Database) {
@@ -155,8 +156,8 @@ function prepareStatements (db: Database.Database) {
       VALUES (@id, @kind, @status, @params, @result, @error, @coordinator, @createdAtMs, @updatedAtMs, @finishedAtMs)`),
     deleteMember: db.prepare<[string]>('DELETE FROM members WHERE peer_id = ?'),
     // start_pos/end_pos: legacy columns (schema v4), kept NOT NULL, unused.
-    insertSegment: db.prepare(`INSERT INTO segments (job_id, idx, start_pos, end_pos, descriptor, status, node, attempts, seq, ms, result)
-      VALUES (@jobId, @index, 0, 0, @descriptor, @status, @node, @attempts, @seq, @ms, @result)`),
+    insertSegment: db.prepare(`INSERT INTO segments (job_id, idx, start_pos, end_pos, descriptor, status, node, attempts, lost, seq, ms, result)
+      VALUES (@jobId, @index, 0, 0, @descriptor, @status, @node, @attempts, @lost, @seq, @ms, @result)`),
     getJob: db.prepare<[string], JobRow>(`SELECT ${jobCols} FROM jobs WHERE id = ?`),
     getSegments: db.prepare<[string], SegmentRow>(`SELECT ${SEGMENT_COLS} FROM segments WHERE job_id = ? ORDER BY idx`),
     listJobs: db.prepare<[number], JobRow>(`SELECT ${jobCols} FROM jobs ${newestFirst}`),
@@ -180,6 +181,7 @@ function prepareStatements (db: Database.Database) {
       status = CASE WHEN @setStatus THEN @status ELSE status END,
       node = CASE WHEN @setNode THEN @node ELSE node END,
       attempts = CASE WHEN @setAttempts THEN @attempts ELSE attempts END,
+      lost = CASE WHEN @setLost THEN @lost ELSE lost END,
       seq = CASE WHEN @setSeq THEN MAX(seq, @seq) ELSE seq END,
       ms = CASE WHEN @setMs THEN @ms ELSE ms END,
       result = CASE WHEN @setResult THEN @result ELSE result END
@@ -212,7 +214,7 @@ export function openSqliteStore (options: SqliteStoreOptions): Store {
 
   const createJobTx = db.transaction((job: JobRecord, json: { params: string, result: string | null }, segments: SegmentRecord[], cols: Array<{ descriptor: string, result: string | null }>) => {
     stmts.insertJob.run({ ...job, params: json.params, result: json.result })
-    for (let i = 0; i < segments.length; i++) stmts.insertSegment.run({ ...segments[i], descriptor: cols[i].descriptor, result: cols[i].result })
+    for (let i = 0; i < segments.length; i++) stmts.insertSegment.run({ ...segments[i], lost: segments[i].lost ?? 0, descriptor: cols[i].descriptor, result: cols[i].result })
   })
 
   /** Writes the rows, skipping the jobs `coordinator` no longer coordinates (returned). */

@@ -67,6 +67,12 @@ export interface SegmentRecord {
   node: string | null
   attempts: number
   /**
+   * Dispatches lost with their node (suspect, unreachable, dead) and placed again without
+   * counting an attempt: `attempts + lost` is every dispatch of the segment (busy refusals
+   * aside). Absent when creating = 0; always present when read.
+   */
+  lost?: number
+  /**
    * Dispatch counter of the segment (task ids end in it). It never goes back: a coordinator
    * resuming or taking over the job continues above it, so a worker still holding an earlier
    * dispatch never mistakes the new one for it. 0 = never dispatched.
@@ -80,7 +86,7 @@ export interface SegmentRecord {
 
 export type JobPatch = Partial<Pick<JobRecord, 'status' | 'result' | 'error' | 'updatedAtMs' | 'finishedAtMs'>>
 /** `seq` only ever rises: a patch with a lower seq than the stored one leaves it unchanged. */
-export type SegmentPatch = Partial<Pick<SegmentRecord, 'status' | 'node' | 'attempts' | 'seq' | 'ms' | 'result'>>
+export type SegmentPatch = Partial<Pick<SegmentRecord, 'status' | 'node' | 'attempts' | 'lost' | 'seq' | 'ms' | 'result'>>
 export interface SegmentUpdate { jobId: string, index: number, patch: SegmentPatch }
 
 /** Fencing of a coordinator's writes: they apply only to jobs `coordinator` still coordinates. */

@@ -479,6 +479,8 @@ class SchedulerCore {
       }
       seg.lostRetries++
       seg.attempts--
+      seg.lost++
+      this.writes.queueSegment(job.id, seg.index, { lost: seg.lost })
       seg.avoid = peerId
       st.displaced.set(f.taskId, { job, seg })
       this.countTask(job, 'lost')
@@ -495,7 +497,9 @@ class SchedulerCore {
   private chargeLost (job: JobState, seg: SegState, peerId: string, status: string): void {
     if (this.jobs.get(job.id) !== job || job.ending !== null || job.status !== 'running') return
     seg.attempts++
-    this.writes.queueSegment(job.id, seg.index, { attempts: seg.attempts })
+    // The dispatch moved off it was shown as lost; it is a counted attempt now.
+    seg.lost = Math.max(0, seg.lost - 1)
+    this.writes.queueSegment(job.id, seg.index, { attempts: seg.attempts, lost: seg.lost })
     if (seg.status === 'done') return
     seg.lastError = `ERR_PEER_LOST: node ${peerId} is ${status}`
     if (seg.current === null && seg.attempts >= this.limits.maxAttempts) {
