@@ -11,8 +11,10 @@ import { join, resolve } from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
 import { ConfigError } from './errors.js'
 import type { LogLevel } from './logger.js'
+import { DEFAULT_JOB_RETENTION, parseJobRetention, type JobRetention } from './retention.js'
 
 export { ConfigError } from './errors.js'
+export type { JobRetention } from './retention.js'
 
 export type NodeRole = 'genesis' | 'node'
 
@@ -50,6 +52,8 @@ export interface NodeConfig {
    * name and /etc/machine-id. Nodes with the same host id share cores when jobs are placed.
    */
   hostId: string
+  /** Ended jobs kept: by age and/or count (`--job-retention`, VOIKE_JOB_RETENTION; config/retention.ts). */
+  jobRetention: JobRetention
 }
 
 /** Flags the node accepts, with their environment variable. */
@@ -66,7 +70,8 @@ export const NODE_FLAGS = {
   threads: 'VOIKE_THREADS',
   'max-frame-bytes': 'VOIKE_MAX_FRAME_BYTES',
   'log-level': 'VOIKE_LOG_LEVEL',
-  'host-id': 'VOIKE_HOST_ID'
+  'host-id': 'VOIKE_HOST_ID',
+  'job-retention': 'VOIKE_JOB_RETENTION'
 } as const
 
 export type NodeFlag = keyof typeof NODE_FLAGS
@@ -108,6 +113,7 @@ export function resolveConfig (role: NodeRole, flags: Partial<Record<NodeFlag, s
   const schemaIn = pick('db-schema')
   const keyIn = pick('api-key')
   const hostIn = pick('host-id')
+  const retentionIn = pick('job-retention')
 
   return {
     role,
@@ -123,7 +129,8 @@ export function resolveConfig (role: NodeRole, flags: Partial<Record<NodeFlag, s
     threads: threadsIn !== undefined ? parseInteger(threadsIn.value, threadsIn.source, 1, MAX_THREADS) : Math.min(availableParallelism(), MAX_THREADS),
     maxFrameSizeBytes: frameIn !== undefined ? parseInteger(frameIn.value, frameIn.source, MIN_FRAME_BYTES, MAX_FRAME_BYTES) : 4 * 1024 * 1024,
     logLevel: levelIn !== undefined ? parseLogLevel(levelIn.value, levelIn.source) : 'info',
-    hostId: hostIn !== undefined ? parseName(hostIn.value, hostIn.source) : defaultHostId()
+    hostId: hostIn !== undefined ? parseName(hostIn.value, hostIn.source) : defaultHostId(),
+    jobRetention: retentionIn !== undefined ? parseJobRetention(retentionIn.value, retentionIn.source) : { ...DEFAULT_JOB_RETENTION }
   }
 }
 

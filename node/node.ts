@@ -177,7 +177,7 @@ export async function startNode (config: NodeConfig, options: StartOptions = {})
     services.push(workerService({ pool, logger: log.child({ component: 'worker' }) }))
     // Both sides of every job kind are registered before anything runs.
     checkTaskKinds(JOB_KINDS, pool.taskKinds())
-    scheduler = createScheduler({ system: sys, store, table, registry, kinds: JOB_KINDS, logger: log.child({ component: 'scheduler' }) })
+    scheduler = createScheduler({ system: sys, store, table, registry, kinds: JOB_KINDS, retention: config.jobRetention, logger: log.child({ component: 'scheduler' }) })
     services.push(schedulerService(scheduler))
     critical = spawnServices(sys, services)
     const ticker = setInterval(() => {

@@ -11,10 +11,10 @@ import pg from 'pg'
 import type { Logger } from '../config/logger.js'
 import { StoreError, causeMessage } from './errors.js'
 import { MIGRATIONS, MIGRATIONS_TABLE_SQL, LATEST_VERSION, sqlList } from './schema.js'
-import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, MAX_UNFINISHED_JOBS, UNFINISHED_JOB_STATUSES } from './types.js'
+import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, MAX_UNFINISHED_JOBS, TERMINAL_JOB_STATUSES, UNFINISHED_JOB_STATUSES } from './types.js'
 import type { JobRecord, MemberRecord, MemberStatus, SegmentRecord, Store } from './types.js'
 import {
-  checkClaim, checkJob, checkMember, checkMemberStatus, checkSegments, checkString, jobPatchRow, listJobsArgs,
+  checkClaim, checkJob, checkMember, checkMemberStatus, checkPrune, checkSegments, checkString, jobPatchRow, listJobsArgs,
   oldestFirst, segmentPatchRows, writeCoordinator, batchJobIds
 } from './validate.js'
 
@@ -115,6 +115,8 @@ function splitUrlOptions (url: string): { url: string, options: string } {
 }
 
 const UNFINISHED = `status IN (${sqlList(UNFINISHED_JOB_STATUSES)})`
+/** Ended jobs (`t` is a table alias with its dot, or ''): unfinished ones have no finished_at_ms. */
+const ended = (t = ''): string => `${t}status IN (${sqlList([...TERMINAL_JOB_STATUSES])}) AND ${t}finished_at_ms IS NOT NULL`
 const JOB_COLS = 'id, kind, status, params, result, error, coordinator, created_at_ms, updated_at_ms, finished_at_ms'
 
 const SQL = {
@@ -155,6 +157,16 @@ const SQL = {
     finished_at_ms = CASE WHEN $10::boolean THEN $11::bigint ELSE finished_at_ms END
     WHERE id = $1 AND ($12::text IS NULL OR coordinator = $12::text)`,
   jobExists: 'SELECT 1 FROM jobs WHERE id = $1',
+  // Segments go with their job (ON DELETE CASCADE). Nodes sharing the database may prune at
+  // once: a row another statement deleted first is simply not returned here.
+  pruneByAge: `DELETE FROM jobs WHERE id IN (
+    SELECT id FROM jobs WHERE ${ended()} AND finished_at_ms < $1 ORDER BY finished_at_ms, id LIMIT $2) RETURNING id`,
+  // `edge` is the newest ended job beyond the kept ones; it and older ones go, oldest first.
+  pruneByCount: `WITH edge AS (
+      SELECT finished_at_ms AS f, id FROM jobs WHERE ${ended()} ORDER BY finished_at_ms DESC, id DESC LIMIT 1 OFFSET $2)
+    DELETE FROM jobs WHERE id IN (
+      SELECT j.id FROM jobs j, edge WHERE ${ended('j.')}
+        AND (j.finished_at_ms, j.id) <= (edge.f, edge.id) ORDER BY j.finished_at_ms, j.id LIMIT $1) RETURNING id`,
   // FOR SHARE conflicts with claimJobs' row update: a claim waits until the batch commits, and a
   // batch started after a claim sees the new coordinator. Ordered to lock in one order.
   lockJobCoordinators: 'SELECT id, coordinator FROM jobs WHERE id = ANY($1::text[]) ORDER BY id FOR SHARE',
@@ -396,6 +408,14 @@ function postgresStore (pool: pg.Pool, logger: Logger): Store {
       // One statement: atomic on its own (its row locks make concurrent claims take turns).
       const { rows } = await query<JobRow>('claimJobs', 'claimJobs', [fromCoordinator, toCoordinator, Date.now(), MAX_UNFINISHED_JOBS])
       return rows.map(toJob).sort(oldestFirst)
+    },
+
+    async pruneJobs (rule, limit) {
+      const r = checkPrune(rule, limit)
+      const res = r.by === 'age'
+        ? await query<{ id: string }>('pruneJobs', 'pruneByAge', [r.endedBeforeMs, limit])
+        : await query<{ id: string }>('pruneJobs', 'pruneByCount', [limit, r.keepNewest])
+      return res.rows.map(x => x.id)
     },
 
     async close () {

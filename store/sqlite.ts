@@ -10,10 +10,10 @@ import Database from 'better-sqlite3'
 import type { Logger } from '../config/logger.js'
 import { StoreError, causeMessage } from './errors.js'
 import { MIGRATIONS, MIGRATIONS_TABLE_SQL, LATEST_VERSION, sqlList } from './schema.js'
-import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, MAX_UNFINISHED_JOBS, UNFINISHED_JOB_STATUSES } from './types.js'
+import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, MAX_UNFINISHED_JOBS, TERMINAL_JOB_STATUSES, UNFINISHED_JOB_STATUSES } from './types.js'
 import type { JobRecord, MemberRecord, SegmentRecord, Store, MemberStatus } from './types.js'
 import {
-  checkClaim, checkJob, checkMember, checkMemberStatus, checkSegments, checkString, jobPatchRow, listJobsArgs,
+  checkClaim, checkJob, checkMember, checkMemberStatus, checkPrune, checkSegments, checkString, jobPatchRow, listJobsArgs,
   oldestFirst, segmentPatchRows, writeCoordinator, batchJobIds
 } from './validate.js'
 
@@ -137,6 +137,8 @@ function migrate (db: Database.Database, logger: Logger): void {
 
 const SEGMENT_COLS = 'job_id, idx, descriptor, status, node, attempts, lost, seq, ms, result'
 const UNFINISHED = `status IN (${sqlList(UNFINISHED_JOB_STATUSES)})`
+/** Ended jobs (`t` is a table alias with its dot, or ''): unfinished ones have no finished_at_ms. */
+const ended = (t = ''): string => `${t}status IN (${sqlList([...TERMINAL_JOB_STATUSES])}) AND ${t}finished_at_ms IS NOT NULL`
 
 function prepareStatements (db: Database.Database) {
   const jobCols = 'id, kind, status, params, result, error, coordinator, created_at_ms, updated_at_ms, finished_at_ms'
@@ -177,6 +179,15 @@ function prepareStatements (db: Database.Database) {
       finished_at_ms = CASE WHEN @setFinishedAt THEN @finishedAtMs ELSE finished_at_ms END
       WHERE id = @id AND (@coordinator IS NULL OR coordinator = @coordinator)`),
     jobCoordinator: db.prepare<[string], { coordinator: string }>('SELECT coordinator FROM jobs WHERE id = ?'),
+    // Segments go with their job (ON DELETE CASCADE; foreign_keys is on).
+    pruneByAge: db.prepare<[number, number], { id: string }>(`DELETE FROM jobs WHERE id IN (
+      SELECT id FROM jobs WHERE ${ended()} AND finished_at_ms < ? ORDER BY finished_at_ms, id LIMIT ?) RETURNING id`),
+    // `edge` is the newest ended job beyond the kept ones; it and older ones go, oldest first.
+    pruneByCount: db.prepare<[number, number], { id: string }>(`WITH edge AS (
+        SELECT finished_at_ms AS f, id FROM jobs WHERE ${ended()} ORDER BY finished_at_ms DESC, id DESC LIMIT 1 OFFSET ?)
+      DELETE FROM jobs WHERE id IN (
+        SELECT j.id FROM jobs j, edge WHERE ${ended('j.')}
+          AND (j.finished_at_ms, j.id) <= (edge.f, edge.id) ORDER BY j.finished_at_ms, j.id LIMIT ?) RETURNING id`),
     updateSegment: db.prepare(`UPDATE segments SET
       status = CASE WHEN @setStatus THEN @status ELSE status END,
       node = CASE WHEN @setNode THEN @node ELSE node END,
@@ -314,6 +325,12 @@ export function openSqliteStore (options: SqliteStoreOptions): Store {
       // One statement is atomic in SQLite; the transaction makes the intent explicit.
       const rows = run('claimJobs', () => claimJobsTx({ from: fromCoordinator, to: toCoordinator, now: Date.now(), limit: MAX_UNFINISHED_JOBS }))
       return rows.map(toJob).sort(oldestFirst)
+    },
+
+    async pruneJobs (rule, limit) {
+      const r = checkPrune(rule, limit)
+      const rows = run('pruneJobs', () => r.by === 'age' ? stmts.pruneByAge.all(r.endedBeforeMs, limit) : stmts.pruneByCount.all(r.keepNewest, limit))
+      return rows.map(x => x.id)
     },
 
     async close () {

@@ -89,6 +89,12 @@ export type JobPatch = Partial<Pick<JobRecord, 'status' | 'result' | 'error' | '
 export type SegmentPatch = Partial<Pick<SegmentRecord, 'status' | 'node' | 'attempts' | 'lost' | 'seq' | 'ms' | 'result'>>
 export interface SegmentUpdate { jobId: string, index: number, patch: SegmentPatch }
 
+/**
+ * Which ended jobs pruneJobs removes: those that ended before `endedBeforeMs`, or those beyond
+ * the newest `keepNewest` ended jobs (by the time they ended). Exactly one of the two.
+ */
+export type PruneRule = { endedBeforeMs: number, keepNewest?: undefined } | { keepNewest: number, endedBeforeMs?: undefined }
+
 /** Fencing of a coordinator's writes: they apply only to jobs `coordinator` still coordinates. */
 export interface WriteCondition {
   coordinator?: string
@@ -161,6 +167,13 @@ export interface JobStore {
    * that ended or was claimed meanwhile is not returned. The two ids must differ.
    */
   claimJobs: (fromCoordinator: string, toCoordinator: string) => Promise<JobRecord[]>
+  /**
+   * Deletes ended jobs (succeeded, failed, cancelled; with finishedAtMs set) matching `rule`, and
+   * their segments, oldest ended first, at most `limit` (1..MAX_PRUNE_PER_CALL) per call: the
+   * retention sweep's bounded step. Unfinished jobs are never deleted. Returns the deleted ids.
+   * Whatever coordinator: with a shared database the rule holds for the whole cluster's jobs.
+   */
+  pruneJobs: (rule: PruneRule, limit: number) => Promise<string[]>
 }
 
 /** The whole store: every domain's interface, and its lifecycle. Consumers take the narrow one. */
@@ -199,6 +212,8 @@ export interface StoreOptions {
 export const DEFAULT_LIST_LIMIT = 100
 /** listJobs never returns more rows than this. */
 export const MAX_LIST_LIMIT = 1000
+/** pruneJobs deletes at most this many jobs per call. */
+export const MAX_PRUNE_PER_CALL = 10_000
 /** listUnfinishedJobs never returns more rows than this. */
 export const MAX_UNFINISHED_JOBS = 10_000
 /** Segments per job (the fib job allows 4096). */

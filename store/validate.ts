@@ -6,10 +6,10 @@
  */
 import { StoreError } from './errors.js'
 import {
-  JOB_STATUSES, MEMBER_STATUSES, SEGMENT_STATUSES, MAX_ERROR_CHARS, MAX_ID_CHARS, MAX_JSON_CHARS, MAX_SEGMENTS_PER_JOB, MAX_UPDATES_PER_BATCH
+  JOB_STATUSES, MEMBER_STATUSES, SEGMENT_STATUSES, MAX_ERROR_CHARS, MAX_ID_CHARS, MAX_JSON_CHARS, MAX_PRUNE_PER_CALL, MAX_SEGMENTS_PER_JOB, MAX_UPDATES_PER_BATCH
 } from './types.js'
 import type {
-  JobPatch, JobRecord, JobStatus, MemberRecord, MemberStatus, SegmentPatch, SegmentRecord,
+  JobPatch, JobRecord, JobStatus, MemberRecord, MemberStatus, PruneRule, SegmentPatch, SegmentRecord,
   SegmentStatus, SegmentUpdate, WriteCondition
 } from './types.js'
 
@@ -245,6 +245,16 @@ export function segmentPatchRows (updates: SegmentUpdate[]): SegmentPatchRow[] {
     applySegmentPatch(row, u.patch, `${what}.patch`)
   }
   return [...rows.values()]
+}
+
+/** A pruneJobs rule and limit, checked: which of the two statements, with its parameter. */
+export function checkPrune (rule: PruneRule, limit: number): { by: 'age', endedBeforeMs: number } | { by: 'count', keepNewest: number } {
+  if (rule === null || typeof rule !== 'object') throw invalid('rule', 'must be an object')
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PRUNE_PER_CALL) throw invalid('limit', `must be an integer in 1..${MAX_PRUNE_PER_CALL}, got ${String(limit)}`)
+  const age = rule.endedBeforeMs !== undefined
+  const count = rule.keepNewest !== undefined
+  if (age === count) throw invalid('rule', 'must have endedBeforeMs or keepNewest (one of them)')
+  return age ? { by: 'age', endedBeforeMs: checkInt(rule.endedBeforeMs, 'rule.endedBeforeMs') } : { by: 'count', keepNewest: checkInt(rule.keepNewest, 'rule.keepNewest') }
 }
 
 /** Sort order of unfinished jobs: createdAtMs, then id, ascending. */

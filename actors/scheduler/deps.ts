@@ -10,6 +10,7 @@ import { invalidOption } from './errors.js'
 import type { JobKind } from './kinds.js'
 import type { SchedulerLimits } from './limits.js'
 import type { ResultPolicy } from './policy.js'
+import type { JobRetention } from '../../config/retention.js'
 
 export interface SchedulerDeps {
   /** The node's actor system; `system.peerId` is this coordinator's id. */
@@ -29,6 +30,8 @@ export interface SchedulerDeps {
   /** Default silentLogger. */
   logger?: Logger
   limits?: SchedulerLimits
+  /** Which ended jobs to prune, from the store and memory (retention.ts). Default: none pruned. */
+  retention?: JobRetention
 }
 
 export function checkDeps (deps: SchedulerDeps): void {

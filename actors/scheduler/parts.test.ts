@@ -160,7 +160,7 @@ function fakeStore (fenced: Set<string>, failures = 0): JobStore & { log: string
   const no = async (): Promise<never> => { throw new Error('not used') }
   return {
     log,
-    createJob: no, getJob: no, listJobs: no, listUnfinishedJobs: async () => [], claimJobs: async () => [],
+    createJob: no, getJob: no, listJobs: no, listUnfinishedJobs: async () => [], claimJobs: async () => [], pruneJobs: no,
     async updateSegments (updates: SegmentUpdate[], opts?: WriteCondition) {
       if (fail-- > 0) throw new Error('store down')
       assert.equal(opts?.coordinator, 'self')

@@ -49,6 +49,7 @@ import { checkId, JOB_ID_RE, Reads, sleep } from './reads.js'
 import { loadJob, rebuildAll } from './resume.js'
 import { newJobState, newSegState, removeFrom, segContext, segmentName, type InFlight, type JobState, type SegState } from './state.js'
 import { Takeover } from './takeover.js'
+import { Retention } from './retention.js'
 import { viewOf } from './views.js'
 
 export { JOB_ID_RE }
@@ -101,6 +102,7 @@ class SchedulerCore {
   private readonly takeover: Takeover
   private readonly cancels: Cancels
   private readonly dispatcher: Dispatcher
+  private readonly retention: Retention | undefined
   readonly reads: Reads
 
   private readonly jobs = new Map<string, JobState>()
@@ -148,6 +150,7 @@ class SchedulerCore {
       system, store, kinds, limits, log, selfId, jobs, metrics: this.metrics, reads: this.reads, selfActor: SCHEDULER_ACTOR,
       endJob: async (job, status, result, error) => await this.endJob(job, status, result, error)
     })
+    this.retention = deps.retention === undefined ? undefined : new Retention({ retention: deps.retention, store, registry: deps.registry, log, jobs, retained: this.retained })
     this.unsubscribe = this.table.onChange((m) => { this.onMemberChange(m.peerId, m.status) })
     this.ticker = setInterval(() => { this.tick() }, this.limits.tickMs)
     this.ticker.unref()
@@ -589,6 +592,7 @@ class SchedulerCore {
       this.retained.delete(oldest)
       this.jobs.delete(oldest)
     }
+    this.retention?.jobEnded()
   }
 
   async cancel (id: unknown): Promise<JobView> {
@@ -677,6 +681,7 @@ class SchedulerCore {
     await Promise.allSettled([...this.endings])
     await this.resuming?.catch(() => {})
     await this.takeover.wait()
+    await this.retention?.close()
     await this.writes.flushNow()
     this.writes.cancelTimer()
     const closedErr = new GridError('ERR_UNAVAILABLE', 'the scheduler closed')
