@@ -6,12 +6,14 @@
  */
 import { availableParallelism, hostname } from 'node:os'
 import { createHash } from 'node:crypto'
-import { readFileSync } from 'node:fs'
+import { readFileSync, statSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
 import { ConfigError } from './errors.js'
 import type { LogLevel } from './logger.js'
 import { DEFAULT_JOB_RETENTION, parseJobRetention, type JobRetention } from './retention.js'
+import { parseChaos, type ChaosConfig } from './chaos.js'
+import { DETECTOR_FLAGS, parseDetector, type DetectorConfig } from './detector.js'
 
 export { ConfigError } from './errors.js'
 export type { JobRetention } from './retention.js'
@@ -54,6 +56,21 @@ export interface NodeConfig {
   hostId: string
   /** Ended jobs kept: by age and/or count (`--job-retention`, VOIKE_JOB_RETENTION; config/retention.ts). */
   jobRetention: JobRetention
+  /** Chaos settings (VOIKE_CHAOS_*, config/chaos.ts); all zero = off. */
+  chaos: ChaosConfig
+  /**
+   * A folder of `NAME.flow` files the node watches and runs by name (`--flows`, VOIKE_FLOWS_DIR);
+   * absolute; undefined when none.
+   */
+  flowsDir: string | undefined
+  /** Failure-detector timings (config/detector.ts). */
+  detector: DetectorConfig
+  /**
+   * With a shared PostgreSQL store, the jobs of a coordinator the failure detector declared dead
+   * are claimed this long after the verdict (at once when it left) by the lowest alive member
+   * (`--takeover-after-ms`, VOIKE_TAKEOVER_AFTER_MS). Default 3000; 0..86 400 000.
+   */
+  takeoverAfterMs: number
 }
 
 /** Flags the node accepts, with their environment variable. */
@@ -71,7 +88,10 @@ export const NODE_FLAGS = {
   'max-frame-bytes': 'VOIKE_MAX_FRAME_BYTES',
   'log-level': 'VOIKE_LOG_LEVEL',
   'host-id': 'VOIKE_HOST_ID',
-  'job-retention': 'VOIKE_JOB_RETENTION'
+  'job-retention': 'VOIKE_JOB_RETENTION',
+  flows: 'VOIKE_FLOWS_DIR',
+  'takeover-after-ms': 'VOIKE_TAKEOVER_AFTER_MS',
+  ...DETECTOR_FLAGS
 } as const
 
 export type NodeFlag = keyof typeof NODE_FLAGS
@@ -114,6 +134,8 @@ export function resolveConfig (role: NodeRole, flags: Partial<Record<NodeFlag, s
   const keyIn = pick('api-key')
   const hostIn = pick('host-id')
   const retentionIn = pick('job-retention')
+  const flowsIn = pick('flows')
+  const takeoverIn = pick('takeover-after-ms')
 
   return {
     role,
@@ -130,7 +152,11 @@ export function resolveConfig (role: NodeRole, flags: Partial<Record<NodeFlag, s
     maxFrameSizeBytes: frameIn !== undefined ? parseInteger(frameIn.value, frameIn.source, MIN_FRAME_BYTES, MAX_FRAME_BYTES) : 4 * 1024 * 1024,
     logLevel: levelIn !== undefined ? parseLogLevel(levelIn.value, levelIn.source) : 'info',
     hostId: hostIn !== undefined ? parseName(hostIn.value, hostIn.source) : defaultHostId(),
-    jobRetention: retentionIn !== undefined ? parseJobRetention(retentionIn.value, retentionIn.source) : { ...DEFAULT_JOB_RETENTION }
+    jobRetention: retentionIn !== undefined ? parseJobRetention(retentionIn.value, retentionIn.source) : { ...DEFAULT_JOB_RETENTION },
+    chaos: parseChaos(env, name),
+    flowsDir: flowsIn !== undefined ? parseDir(flowsIn.value, flowsIn.source) : undefined,
+    detector: parseDetector(pick),
+    takeoverAfterMs: takeoverIn !== undefined ? parseInteger(takeoverIn.value, takeoverIn.source, 0, 86_400_000) : 3000
   }
 }
 
@@ -217,6 +243,17 @@ function parseDatabaseUrl (value: string, source: string): string {
 function parseApiKey (value: string, source: string): string {
   if (value.length < 8 || value.length > 256) throw new ConfigError(source, 'an API key is 8-256 characters')
   return value
+}
+
+/** An existing folder (watched from start: a typo must not leave the node watching nothing). */
+function parseDir (value: string, source: string): string {
+  const dir = resolve(value)
+  let isDir = false
+  try { isDir = statSync(dir).isDirectory() } catch (err) {
+    throw new ConfigError(source, `cannot use ${JSON.stringify(value)}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+  }
+  if (!isDir) throw new ConfigError(source, `${JSON.stringify(value)} is not a folder`)
+  return dir
 }
 
 function parseLogLevel (value: string, source: string): LogLevel {

@@ -13,6 +13,7 @@ import { createActorSystem, type ActorSystem, type Envelope } from '../actors/ru
 import { MemberTable, type MemberRecord } from '../actors/membership/table.js'
 import { MEMBERSHIP_ACTOR, parseMember } from '../actors/membership/membership-actor.js'
 import { membershipService } from '../actors/membership/service.js'
+import { startDetector, type NodeDetector } from './detector.js'
 import { spawnServices, type ServiceActor } from '../actors/runtime/service.js'
 import { createWorkerPool } from '../actors/worker/pool.js'
 import { workerService } from '../actors/worker/service.js'
@@ -22,10 +23,27 @@ import type { TaskModule } from '../actors/worker/task-kinds.js'
 import { fibKind } from '../actors/kinds/fib/job.js'
 import fibTasks from '../actors/kinds/fib/task.js'
 import noopTasks from '../actors/kinds/noop/task.js'
+import { createVasmKind } from '../actors/kinds/vasm/job.js'
+import { vasmService } from '../actors/kinds/vasm/actor.js'
+import { createProgramStore, type ProgramStore } from '../actors/kinds/vasm/programs.js'
+import vasmTasks from '../actors/kinds/vasm/task.js'
 import { createStore, type MemberStore } from '../store/index.js'
 import { startHttp, type HttpServer } from './http.js'
 import { startGrpc, type GrpcServer } from './grpc.js'
 import { lockDataDir } from './datadir-lock.js'
+import { chaosEnabled } from '../config/chaos.js'
+import { createChaos } from '../actors/chaos/index.js'
+import { createPerfWatch } from '../actors/perfwatch/perfwatch.js'
+import { perfwatchService } from '../actors/perfwatch/service.js'
+import { createTrust } from '../actors/trust/trust.js'
+import { trustService } from '../actors/trust/service.js'
+import { placementWeight } from '../actors/scheduler/weights.js'
+import { hypermeshRoutes } from './http-hypermesh.js'
+import { addHypermeshServices } from './grpc-hypermesh.js'
+import { createFlowService } from './flow-service.js'
+import { gridPort } from './flow-ports.js'
+import { flowRoutes } from './http-flow.js'
+import { addFlowService } from './grpc-flow.js'
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version
 
@@ -56,10 +74,15 @@ export interface StartOptions {
   onFatal?: (err: Error) => void
 }
 
-/** The job kinds this node runs: each kind's job side (the scheduler) ... */
-const JOB_KINDS: ReadonlyArray<JobKind<any, any>> = [fibKind]
+/**
+ * The job kinds this node runs: each kind's job side (the scheduler). `vasm` shares the node's
+ * program store with its worker-side actor (actors/kinds/vasm/actor.ts) ...
+ */
+function jobKinds (programs: ProgramStore): ReadonlyArray<JobKind<any, any>> {
+  return [fibKind, createVasmKind({ programs })]
+}
 /** ... and the worker side of every kind (plus `noop`, the benches' and tests' empty task). */
-const TASK_MODULES: readonly TaskModule[] = [noopTasks, fibTasks]
+const TASK_MODULES: readonly TaskModule[] = [noopTasks, fibTasks, vasmTasks]
 
 /** A libp2p peer id in text form. */
 function isPeerId (id: string): boolean {
@@ -87,9 +110,15 @@ export async function startNode (config: NodeConfig, options: StartOptions = {})
     const store = await createStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl, schema: config.dbSchema, logger: log.child({ component: 'store' }) })
     cleanups.push(async () => { await store.close() })
     const privateKey = await loadOrCreateIdentity(config.dataDir)
+    // Chaos (VOIKE_CHAOS_*): off unless set, and loud when on.
+    const chaos = createChaos(config.chaos, registry)
+    cleanups.push(async () => { chaos.close() })
+    if (chaosEnabled(config.chaos)) log.warn('CHAOS ON: this node corrupts, drops or delays on purpose', { chaos: config.chaos })
 
     let self: MemberRecord | undefined
     let scheduler: Scheduler | undefined
+    /** The failure detector (SWIM): the mesh's lost links are its evidence. Set before the mesh delivers. */
+    let detector: NodeDetector['detector'] | undefined
     /** Names of the service actors the node cannot live without (set once they are spawned). */
     let critical: ReadonlySet<string> = new Set()
     // The mesh and the actor system refer to each other: the mesh delivers envelopes to the
@@ -109,16 +138,17 @@ export async function startNode (config: NodeConfig, options: StartOptions = {})
         sayHello(peerId)
       },
       // Frames the mesh had to drop: the scheduler re-places that peer's tasks now, not at timeout.
-      onSendFailed: (peerId) => { scheduler?.peerUnreachable(peerId) },
+      onSendFailed: (peerId) => { scheduler?.peerUnreachable(peerId); detector?.swim.reportUnreachable(peerId) },
       onPeerDisconnect: (peerId) => {
         system?.peerDown(peerId)
+        detector?.swim.reportUnreachable(peerId)
         tellMembership({ type: 'peer-down', peerId })
       }
     })
     cleanups.push(async () => { await mesh.stop() })
     const sys = createActorSystem({
       peerId: mesh.peerId,
-      transport: { send: (peerId, env) => { mesh.send(peerId, env) } },
+      transport: chaos.transport({ send: (peerId, env) => { mesh.send(peerId, env) } }),
       registry,
       logger: log.child({ component: 'actors' }),
       onGiveUp: (name, err) => {
@@ -150,36 +180,58 @@ export async function startNode (config: NodeConfig, options: StartOptions = {})
       lastSeenMs: Date.now(),
       leftAtMs: null,
       isGenesis: config.role === 'genesis',
-      host: config.hostId
+      host: config.hostId,
+      name: config.name
     }
     table.put(self)
     registerMeshMetrics(registry, table)
     if (config.role === 'genesis') await loadRegistry(store, table, self, log)
+    const dt = startDetector({ config, system: sys, self, table, isValidId: isPeerId, logger: log.child({ component: 'swim' }) })
+    detector = dt.detector
 
     // The service actors, composed as a list; at stop their closes run in reverse order.
-    const services: ServiceActor[] = []
+    const services: ServiceActor[] = [dt.detector.service]
     cleanups.push(async () => { for (const s of [...services].reverse()) await s.close?.() })
     services.push(membershipService({
       table,
       store: config.role === 'genesis' ? store : undefined,
-      connect: async (peerId, addrs) => {
-        await mesh.addPeerAddrs(peerId, addrs)
-        for (const addr of addrs) {
-          try { await mesh.dial(addr.includes('/p2p/') ? addr : `${addr}/p2p/${peerId}`); return } catch { /* try the next address */ }
-        }
-        throw new Error(`no address of ${peerId} answered`)
-      },
+      connect: async (peerId, addrs) => { await connectMember(mesh, peerId, addrs) },
       isConnected: (peerId) => { try { return mesh.isConnected(peerId) } catch { return false } },
       isValidPeerId: isPeerId,
+      detector: true,
       logger: log.child({ component: 'membership' })
     }))
     const pool = createWorkerPool({ registry, tasks: TASK_MODULES, threads: config.threads, logger: log.child({ component: 'pool' }) })
-    services.push(workerService({ pool, logger: log.child({ component: 'worker' }) }))
+    const workerPool = chaos.pool(pool)
+    services.push(workerService({ pool: workerPool, logger: log.child({ component: 'worker' }) }))
+    // VASM programs by hash: served to workers as a coordinator, fetched once as a worker.
+    const programs = createProgramStore()
+    services.push(vasmService({ programs, pool: workerPool, registry, logger: log.child({ component: 'vasm' }) }))
+    const kinds = jobKinds(programs)
+    // Trust (PTA) and PerfWatch: measured health, load and RTT feed trust and placement.
+    const trust = createTrust({ selfId: mesh.peerId, table, store, registry, logger: log.child({ component: 'trust' }), phi: (peer) => dt.detector.swim.phi(peer) })
+    await trust.load()
+    services.push(trustService(trust))
+    const perfwatch = createPerfWatch({
+      system: sys, table, registry, logger: log.child({ component: 'perfwatch' }),
+      pool: () => pool.stats(),
+      onRtt: (peer, ms) => { trust.observeRtt(peer, ms) },
+      onSummary: (peer) => { trust.observeHeartbeat(peer) }
+    })
+    services.push(perfwatchService(perfwatch))
     // Both sides of every job kind are registered before anything runs.
-    checkTaskKinds(JOB_KINDS, pool.taskKinds())
-    scheduler = createScheduler({ system: sys, store, table, registry, kinds: JOB_KINDS, retention: config.jobRetention, logger: log.child({ component: 'scheduler' }) })
+    checkTaskKinds(kinds, pool.taskKinds())
+    scheduler = createScheduler({
+      system: sys, store, table, registry, kinds, retention: config.jobRetention, logger: log.child({ component: 'scheduler' }),
+      // A dead coordinator's jobs are claimed this long after the detector's verdict.
+      limits: { takeoverAfterMs: config.takeoverAfterMs },
+      onTaskOutcome: (peer, outcome) => { trust.onTaskOutcome(peer, outcome) },
+      excluded: (peer) => !trust.isTrusted(peer),
+      peerWeight: (peer) => placementWeight({ status: table.get(peer)?.status ?? 'dead', trusted: trust.isTrusted(peer), load: perfwatch.load(peer), rttMs: perfwatch.rttMs(peer), trust: trust.trust(peer) })
+    })
     services.push(schedulerService(scheduler))
     critical = spawnServices(sys, services)
+    dt.start()
     const ticker = setInterval(() => {
       tellMembership({ type: 'tick' })
       // Members' addresses may use the pending-handshake slots kept for the cluster (mesh/inbound-guard.ts).
@@ -187,12 +239,18 @@ export async function startNode (config: NodeConfig, options: StartOptions = {})
     }, tickMs)
     cleanups.push(async () => { clearInterval(ticker) })
 
-    if (config.genesis.length > 0) await join(config.genesis, mesh, sys, self, options.joinTimeoutMs ?? 60_000, log)
+    if (config.genesis.length > 0) await join(config.genesis, mesh, sys, self, options.joinTimeoutMs ?? 60_000, log, dt.join)
+    else dt.rejoinKnown(async (id, addrs) => { await connectMember(mesh, id, addrs) })
     await scheduler.resume()
 
-    const http: HttpServer = await startHttp({ host: config.http.host, port: config.http.port, peerId: mesh.peerId, registry, table, grid: scheduler.grid, apiKey: config.apiKey, logger: log.child({ component: 'http' }) })
+    // FLOW: runs RUN JOB steps on this node's grid, caches results and run records in the store.
+    const flowLog = log.child({ component: 'flow' })
+    const flows = createFlowService({ port: gridPort(scheduler.grid), store, flowsDir: config.flowsDir, logger: flowLog })
+    cleanups.push(async () => { flows.close() })
+    await flows.ready
+    const http: HttpServer = await startHttp({ host: config.http.host, port: config.http.port, peerId: mesh.peerId, registry, table, grid: scheduler.grid, apiKey: config.apiKey, logger: log.child({ component: 'http' }), health: () => chaosEnabled(config.chaos) ? { chaos: config.chaos } : {}, extraGet: hypermeshRoutes({ perfwatch, trust }), routes: [flowRoutes({ service: flows, logger: flowLog })] })
     cleanups.push(async () => { await http.close() })
-    const grpc: GrpcServer = await startGrpc({ host: config.api.host, port: config.api.port, table, grid: scheduler.grid, apiKey: config.apiKey, logger: log.child({ component: 'grpc' }) })
+    const grpc: GrpcServer = await startGrpc({ host: config.api.host, port: config.api.port, table, grid: scheduler.grid, apiKey: config.apiKey, logger: log.child({ component: 'grpc' }), maxMessageBytes: 32 << 20, services: [(server, authorized) => { addHypermeshServices(server, { perfwatch, trust }, authorized) }, (server, authorized) => { addFlowService(server, { service: flows, authorized, logger: flowLog }) }] })
     cleanups.push(async () => { await grpc.close() })
 
     let stopping: Promise<void> | undefined
@@ -207,7 +265,7 @@ export async function startNode (config: NodeConfig, options: StartOptions = {})
       system: sys,
       stop: async (opts = {}) => {
         stopping ??= (async () => {
-          if (opts.announce !== false) await announceLeave(sys, mesh, table)
+          if (opts.announce !== false) { dt.detector.swim.leave(); await announceLeave(sys, mesh, table) }
           await cleanup()
         })()
         await stopping
@@ -231,7 +289,20 @@ async function loadRegistry (store: MemberStore, table: MemberTable, self: Membe
 }
 
 /** Joins through the first seed that answers; retries all seeds with backoff until the timeout. */
-async function join (seeds: string[], mesh: Mesh, sys: ActorSystem, self: MemberRecord, timeoutMs: number, log: Logger): Promise<void> {
+/** Dials a member at the first of its addresses that answers. */
+async function connectMember (mesh: Mesh, peerId: string, addrs: string[]): Promise<void> {
+  await mesh.addPeerAddrs(peerId, addrs)
+  for (const addr of addrs) {
+    try { await mesh.dial(addr.includes('/p2p/') ? addr : `${addr}/p2p/${peerId}`); return } catch { /* try the next address */ }
+  }
+  throw new Error(`no address of ${peerId} answered`)
+}
+
+/**
+ * Joins through the first seed (any member) that answers, then syncs the failure detector's
+ * state with that seed (`detectorJoin`); retries all seeds with backoff until the timeout.
+ */
+async function join (seeds: string[], mesh: Mesh, sys: ActorSystem, self: MemberRecord, timeoutMs: number, log: Logger, detectorJoin: (seedId: string) => Promise<void>): Promise<void> {
   const deadline = Date.now() + timeoutMs
   let backoffMs = 100
   let lastError: unknown
@@ -242,6 +313,7 @@ async function join (seeds: string[], mesh: Mesh, sys: ActorSystem, self: Member
         const reply = await sys.ask<{ members: unknown[] }>(sys.ref(seedId, MEMBERSHIP_ACTOR), { type: 'join', member: self }, { timeoutMs: 5000, from: MEMBERSHIP_ACTOR })
         const members = reply.members.map(m => parseMember(m, isPeerId))
         sys.tell(sys.ref(mesh.peerId, MEMBERSHIP_ACTOR), { type: 'merge', members })
+        await detectorJoin(seedId)
         log.info('joined', { seed, members: members.length })
         return
       } catch (err) {

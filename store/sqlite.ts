@@ -16,6 +16,8 @@ import {
   checkClaim, checkJob, checkMember, checkMemberStatus, checkPrune, checkSegments, checkString, jobPatchRow, listJobsArgs,
   oldestFirst, segmentPatchRows, writeCoordinator, batchJobIds
 } from './validate.js'
+import { sqliteTrustStore } from './trust-sqlite.js'
+import { sqliteFlowStore } from './flow-sqlite.js'
 
 export const SQLITE_FILE_NAME = 'voike.db'
 
@@ -251,6 +253,9 @@ export function openSqliteStore (options: SqliteStoreOptions): Store {
 
   return {
     kind: 'sqlite',
+    ...sqliteTrustStore(db, run),
+    shared: false,
+    ...sqliteFlowStore(db, run),
 
     async upsertMember (m) {
       checkMember(m)
