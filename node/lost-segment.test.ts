@@ -26,7 +26,8 @@ test('a segment lost with its node shows in the job\'s attempts and lost counts,
   await c.kill(b, 'SIGKILL')
   const watched = await runCli(['job', 'watch', id, '--json', '--api', g.ready.api], {}, 180_000)
   assert.equal(watched.code, 0, watched.stderr)
-  const job = JSON.parse(watched.stdout) as JobView
+  // NDJSON: progress objects, then the job.
+  const job = JSON.parse(watched.stdout.trim().split('\n').at(-1) ?? '') as JobView
   assert.equal(job.status, 'succeeded')
   for (const i of onB) {
     const s = job.segments[i]

@@ -111,7 +111,8 @@ test('voike up: a node killed with SIGKILL is reported and restarted, jobs stay 
   process.kill(first, 'SIGKILL')
   const watched = await watching
   assert.equal(watched.code, 0, watched.stderr)
-  const job = JSON.parse(watched.stdout) as JobView
+  // NDJSON: progress objects, then the job.
+  const job = JSON.parse(watched.stdout.trim().split('\n').at(-1) ?? '') as JobView
   assert.equal(job.status, 'succeeded')
   assert.deepEqual(job.result, expectedFib(300_000))
 
