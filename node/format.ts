@@ -44,12 +44,12 @@ export function table (rows: string[][], right: ReadonlySet<number> = new Set())
 
 /** The segment table of `job get`, `job submit --wait` and the demo. */
 export function formatSegments (job: JobView, names: NodeNames): string {
-  const rows = [['segment', 'range', 'node', 'attempts', 'ms']]
+  const rows = [['segment', 'range', 'node', 'attempts', 'lost', 'ms']]
   for (const s of job.segments) {
     const range = typeof s.start === 'number' && typeof s.end === 'number' ? `[${s.start}, ${s.end})` : '-'
-    rows.push([String(s.index), range, nodeLabel(s.node, names), String(s.attempts), s.ms === null ? '-' : roundMs(s.ms).toFixed(1)])
+    rows.push([String(s.index), range, nodeLabel(s.node, names), String(s.attempts), String(s.lost ?? 0), s.ms === null ? '-' : roundMs(s.ms).toFixed(1)])
   }
-  return table(rows, new Set([0, 3, 4]))
+  return table(rows, new Set([0, 3, 4, 5]))
 }
 
 export function formatJob (job: JobView, names: NodeNames): string {

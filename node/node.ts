@@ -31,6 +31,7 @@ import vasmTasks from '../actors/kinds/vasm/task.js'
 import { createStore, type MemberStore } from '../store/index.js'
 import { startHttp, type HttpServer } from './http.js'
 import { startGrpc, type GrpcServer } from './grpc.js'
+import { lockDataDir } from './datadir-lock.js'
 import { chaosEnabled } from '../config/chaos.js'
 import { createChaos } from '../actors/chaos/index.js'
 import { createPerfWatch } from '../actors/perfwatch/perfwatch.js'
@@ -118,6 +119,11 @@ export async function startNode (config: NodeConfig, options: StartOptions = {})
   }
 
   try {
+    // First: nothing else may touch the data dir (identity, store) while another node uses it.
+    const lock = lockDataDir(config.dataDir)
+    const releaseAtExit = (): void => { lock.release() }
+    process.once('exit', releaseAtExit)
+    cleanups.push(['data dir unlock', async () => { process.off('exit', releaseAtExit); lock.release() }])
     const registry = new Registry()
     collectDefaultMetrics({ register: registry })
     if (options.testKinds !== undefined) registerTestKindsMetric(registry)
@@ -246,7 +252,7 @@ export async function startNode (config: NodeConfig, options: StartOptions = {})
     const { enabled: spotOn, ...spotOptions } = config.spot
     const resultPolicy = spotOn ? createSpotCheck({ selfId: mesh.peerId, trust, registry, logger: log, options: spotOptions }) : undefined
     scheduler = createScheduler({
-      system: sys, store, table, registry, kinds, logger: log.child({ component: 'scheduler' }), resultPolicy,
+      system: sys, store, table, registry, kinds, retention: config.jobRetention, logger: log.child({ component: 'scheduler' }), resultPolicy,
       // A dead coordinator's jobs are claimed this long after the detector's verdict.
       limits: { takeoverAfterMs: config.takeoverAfterMs },
       onTaskOutcome: (peer, outcome) => { trust.onTaskOutcome(peer, outcome) },

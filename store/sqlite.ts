@@ -10,10 +10,10 @@ import Database from 'better-sqlite3'
 import type { Logger } from '../config/logger.js'
 import { StoreError, causeMessage } from './errors.js'
 import { MIGRATIONS, MIGRATIONS_TABLE_SQL, LATEST_VERSION, sqlList } from './schema.js'
-import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, MAX_UNFINISHED_JOBS, UNFINISHED_JOB_STATUSES } from './types.js'
+import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, MAX_UNFINISHED_JOBS, TERMINAL_JOB_STATUSES, UNFINISHED_JOB_STATUSES } from './types.js'
 import type { JobRecord, MemberRecord, SegmentRecord, Store, MemberStatus } from './types.js'
 import {
-  checkClaim, checkJob, checkMember, checkMemberStatus, checkSegments, checkString, jobPatchRow, listJobsArgs,
+  checkClaim, checkJob, checkMember, checkMemberStatus, checkPrune, checkSegments, checkString, jobPatchRow, listJobsArgs,
   oldestFirst, segmentPatchRows, writeCoordinator, batchJobIds, vouchedByArgs
 } from './validate.js'
 import { sqliteTrustStore } from './trust-sqlite.js'
@@ -43,7 +43,7 @@ interface JobRow {
 }
 interface SegmentRow {
   job_id: string, idx: number, descriptor: string, status: SegmentRecord['status'],
-  node: string | null, attempts: number, seq: number, ms: number | null, result: string | null
+  node: string | null, attempts: number, lost: number, seq: number, ms: number | null, result: string | null
 }
 
 const toMember = (r: MemberRow): MemberRecord => ({
@@ -82,6 +82,7 @@ const toSegment = (r: SegmentRow): SegmentRecord => ({
   status: r.status,
   node: r.node,
   attempts: r.attempts,
+  lost: r.lost,
   seq: r.seq,
   ms: r.ms,
   result: r.result === null ? null : JSON.parse(r.result)
@@ -139,8 +140,10 @@ function migrate (db: Database.Database, logger: Logger): void {
   }
 }
 
-const SEGMENT_COLS = 'job_id, idx, descriptor, status, node, attempts, seq, ms, result'
+const SEGMENT_COLS = 'job_id, idx, descriptor, status, node, attempts, lost, seq, ms, result'
 const UNFINISHED = `status IN (${sqlList(UNFINISHED_JOB_STATUSES)})`
+/** Ended jobs (`t` is a table alias with its dot, or ''): unfinished ones have no finished_at_ms. */
+const ended = (t = ''): string => `${t}status IN (${sqlList([...TERMINAL_JOB_STATUSES])}) AND ${t}finished_at_ms IS NOT NULL`
 
 function prepareStatements (db: Database.Database) {
   const insertCols = 'id, kind, status, params, result, error, coordinator, created_at_ms, updated_at_ms, finished_at_ms'
@@ -161,8 +164,8 @@ function prepareStatements (db: Database.Database) {
       VALUES (@id, @kind, @status, @params, @result, @error, @coordinator, @createdAtMs, @updatedAtMs, @finishedAtMs)`),
     deleteMember: db.prepare<[string]>('DELETE FROM members WHERE peer_id = ?'),
     // start_pos/end_pos: legacy columns (schema v4), kept NOT NULL, unused.
-    insertSegment: db.prepare(`INSERT INTO segments (job_id, idx, start_pos, end_pos, descriptor, status, node, attempts, seq, ms, result)
-      VALUES (@jobId, @index, 0, 0, @descriptor, @status, @node, @attempts, @seq, @ms, @result)`),
+    insertSegment: db.prepare(`INSERT INTO segments (job_id, idx, start_pos, end_pos, descriptor, status, node, attempts, lost, seq, ms, result)
+      VALUES (@jobId, @index, 0, 0, @descriptor, @status, @node, @attempts, @lost, @seq, @ms, @result)`),
     getJob: db.prepare<[string], JobRow>(`SELECT ${jobCols} FROM jobs WHERE id = ?`),
     getSegments: db.prepare<[string], SegmentRow>(`SELECT ${SEGMENT_COLS} FROM segments WHERE job_id = ? ORDER BY idx`),
     listJobs: db.prepare<[number], JobRow>(`SELECT ${jobCols} FROM jobs ${newestFirst}`),
@@ -187,10 +190,20 @@ function prepareStatements (db: Database.Database) {
       WHERE coordinator = ? AND verification IS NOT NULL AND json_type(verification, '$.uncheckedBy."' || ? || '"') = 'array'
       ORDER BY created_at_ms, id LIMIT ?`),
     jobCoordinator: db.prepare<[string], { coordinator: string }>('SELECT coordinator FROM jobs WHERE id = ?'),
+    // Segments go with their job (ON DELETE CASCADE; foreign_keys is on).
+    pruneByAge: db.prepare<[number, number], { id: string }>(`DELETE FROM jobs WHERE id IN (
+      SELECT id FROM jobs WHERE ${ended()} AND finished_at_ms < ? ORDER BY finished_at_ms, id LIMIT ?) RETURNING id`),
+    // `edge` is the newest ended job beyond the kept ones; it and older ones go, oldest first.
+    pruneByCount: db.prepare<[number, number], { id: string }>(`WITH edge AS (
+        SELECT finished_at_ms AS f, id FROM jobs WHERE ${ended()} ORDER BY finished_at_ms DESC, id DESC LIMIT 1 OFFSET ?)
+      DELETE FROM jobs WHERE id IN (
+        SELECT j.id FROM jobs j, edge WHERE ${ended('j.')}
+          AND (j.finished_at_ms, j.id) <= (edge.f, edge.id) ORDER BY j.finished_at_ms, j.id LIMIT ?) RETURNING id`),
     updateSegment: db.prepare(`UPDATE segments SET
       status = CASE WHEN @setStatus THEN @status ELSE status END,
       node = CASE WHEN @setNode THEN @node ELSE node END,
       attempts = CASE WHEN @setAttempts THEN @attempts ELSE attempts END,
+      lost = CASE WHEN @setLost THEN @lost ELSE lost END,
       seq = CASE WHEN @setSeq THEN MAX(seq, @seq) ELSE seq END,
       ms = CASE WHEN @setMs THEN @ms ELSE ms END,
       result = CASE WHEN @setResult THEN @result ELSE result END
@@ -223,7 +236,7 @@ export function openSqliteStore (options: SqliteStoreOptions): Store {
 
   const createJobTx = db.transaction((job: JobRecord, json: { params: string, result: string | null }, segments: SegmentRecord[], cols: Array<{ descriptor: string, result: string | null }>) => {
     stmts.insertJob.run({ ...job, params: json.params, result: json.result })
-    for (let i = 0; i < segments.length; i++) stmts.insertSegment.run({ ...segments[i], descriptor: cols[i].descriptor, result: cols[i].result })
+    for (let i = 0; i < segments.length; i++) stmts.insertSegment.run({ ...segments[i], lost: segments[i].lost ?? 0, descriptor: cols[i].descriptor, result: cols[i].result })
   })
 
   /** Writes the rows, skipping the jobs `coordinator` no longer coordinates (returned). */
@@ -331,6 +344,12 @@ export function openSqliteStore (options: SqliteStoreOptions): Store {
       // One statement is atomic in SQLite; the transaction makes the intent explicit.
       const rows = run('claimJobs', () => claimJobsTx({ from: fromCoordinator, to: toCoordinator, now: Date.now(), limit: MAX_UNFINISHED_JOBS }))
       return rows.map(toJob).sort(oldestFirst)
+    },
+
+    async pruneJobs (rule, limit) {
+      const r = checkPrune(rule, limit)
+      const rows = run('pruneJobs', () => r.by === 'age' ? stmts.pruneByAge.all(r.endedBeforeMs, limit) : stmts.pruneByCount.all(r.keepNewest, limit))
+      return rows.map(x => x.id)
     },
 
     async close () {

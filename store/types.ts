@@ -79,6 +79,12 @@ export interface SegmentRecord {
   node: string | null
   attempts: number
   /**
+   * Dispatches lost with their node (suspect, unreachable, dead) and placed again without
+   * counting an attempt: `attempts + lost` is every dispatch of the segment (busy refusals
+   * aside). Absent when creating = 0; always present when read.
+   */
+  lost?: number
+  /**
    * Dispatch counter of the segment (task ids end in it). It never goes back: a coordinator
    * resuming or taking over the job continues above it, so a worker still holding an earlier
    * dispatch never mistakes the new one for it. 0 = never dispatched.
@@ -92,8 +98,14 @@ export interface SegmentRecord {
 
 export type JobPatch = Partial<Pick<JobRecord, 'status' | 'result' | 'error' | 'updatedAtMs' | 'finishedAtMs' | 'verification'>>
 /** `seq` only ever rises: a patch with a lower seq than the stored one leaves it unchanged. */
-export type SegmentPatch = Partial<Pick<SegmentRecord, 'status' | 'node' | 'attempts' | 'seq' | 'ms' | 'result'>>
+export type SegmentPatch = Partial<Pick<SegmentRecord, 'status' | 'node' | 'attempts' | 'lost' | 'seq' | 'ms' | 'result'>>
 export interface SegmentUpdate { jobId: string, index: number, patch: SegmentPatch }
+
+/**
+ * Which ended jobs pruneJobs removes: those that ended before `endedBeforeMs`, or those beyond
+ * the newest `keepNewest` ended jobs (by the time they ended). Exactly one of the two.
+ */
+export type PruneRule = { endedBeforeMs: number, keepNewest?: undefined } | { keepNewest: number, endedBeforeMs?: undefined }
 
 /** Fencing of a coordinator's writes: they apply only to jobs `coordinator` still coordinates. */
 export interface WriteCondition {
@@ -179,6 +191,13 @@ export interface JobStore {
    * that ended or was claimed meanwhile is not returned. The two ids must differ.
    */
   claimJobs: (fromCoordinator: string, toCoordinator: string) => Promise<JobRecord[]>
+  /**
+   * Deletes ended jobs (succeeded, failed, cancelled; with finishedAtMs set) matching `rule`, and
+   * their segments, oldest ended first, at most `limit` (1..MAX_PRUNE_PER_CALL) per call: the
+   * retention sweep's bounded step. Unfinished jobs are never deleted. Returns the deleted ids.
+   * Whatever coordinator: with a shared database the rule holds for the whole cluster's jobs.
+   */
+  pruneJobs: (rule: PruneRule, limit: number) => Promise<string[]>
 }
 
 /** The whole store: every domain's interface, and its lifecycle. Consumers take the narrow one. */
@@ -217,6 +236,8 @@ export interface StoreOptions {
 export const DEFAULT_LIST_LIMIT = 100
 /** listJobs never returns more rows than this. */
 export const MAX_LIST_LIMIT = 1000
+/** pruneJobs deletes at most this many jobs per call. */
+export const MAX_PRUNE_PER_CALL = 10_000
 /** listUnfinishedJobs never returns more rows than this. */
 export const MAX_UNFINISHED_JOBS = 10_000
 /** Segments per job (the fib job allows 4096). */

@@ -6,10 +6,10 @@
  */
 import { StoreError } from './errors.js'
 import {
-  JOB_STATUSES, MEMBER_STATUSES, SEGMENT_STATUSES, MAX_ERROR_CHARS, MAX_ID_CHARS, MAX_JSON_CHARS, MAX_SEGMENTS_PER_JOB, MAX_UPDATES_PER_BATCH
+  JOB_STATUSES, MEMBER_STATUSES, SEGMENT_STATUSES, MAX_ERROR_CHARS, MAX_ID_CHARS, MAX_JSON_CHARS, MAX_PRUNE_PER_CALL, MAX_SEGMENTS_PER_JOB, MAX_UPDATES_PER_BATCH
 } from './types.js'
 import type {
-  JobPatch, JobRecord, JobStatus, MemberRecord, MemberStatus, SegmentPatch, SegmentRecord,
+  JobPatch, JobRecord, JobStatus, MemberRecord, MemberStatus, PruneRule, SegmentPatch, SegmentRecord,
   SegmentStatus, SegmentUpdate, WriteCondition
 } from './types.js'
 
@@ -146,6 +146,7 @@ export function checkSegment (s: SegmentRecord, jobId: string): { descriptor: st
   checkEnum(s.status, SEGMENT_STATUSES, `segment ${s.index}.status`)
   checkNullableString(s.node, `segment ${s.index}.node`)
   checkInt(s.attempts, `segment ${s.index}.attempts`)
+  if (s.lost !== undefined) checkInt(s.lost, `segment ${s.index}.lost`)
   checkSeq(s.seq, `segment ${s.index}.seq`)
   checkNullableMs(s.ms, `segment ${s.index}.ms`)
   return {
@@ -199,12 +200,13 @@ export interface SegmentPatchRow {
   setStatus: number, status: SegmentStatus | null
   setNode: number, node: string | null
   setAttempts: number, attempts: number | null
+  setLost: number, lost: number | null
   setSeq: number, seq: number | null
   setMs: number, ms: number | null
   setResult: number, result: string | null
 }
 
-const SEGMENT_PATCH_KEYS = new Set(['status', 'node', 'attempts', 'seq', 'ms', 'result'])
+const SEGMENT_PATCH_KEYS = new Set(['status', 'node', 'attempts', 'lost', 'seq', 'ms', 'result'])
 
 function applySegmentPatch (row: SegmentPatchRow, patch: SegmentPatch, what: string): void {
   if (patch === null || typeof patch !== 'object') throw invalid(what, 'must be an object')
@@ -212,6 +214,7 @@ function applySegmentPatch (row: SegmentPatchRow, patch: SegmentPatch, what: str
   if (has(patch, 'status')) { row.setStatus = 1; row.status = checkEnum(patch.status, SEGMENT_STATUSES, `${what}.status`) }
   if (has(patch, 'node')) { row.setNode = 1; row.node = checkNullableString(patch.node, `${what}.node`) }
   if (has(patch, 'attempts')) { row.setAttempts = 1; row.attempts = checkInt(patch.attempts, `${what}.attempts`) }
+  if (has(patch, 'lost')) { row.setLost = 1; row.lost = checkInt(patch.lost, `${what}.lost`) }
   // Merged in order like the other fields, but it only rises (as in the database).
   if (has(patch, 'seq')) { const seq = checkSeq(patch.seq, `${what}.seq`); row.setSeq = 1; row.seq = Math.max(row.seq ?? 0, seq) }
   if (has(patch, 'ms')) { row.setMs = 1; row.ms = checkNullableMs(patch.ms, `${what}.ms`) }
@@ -238,13 +241,23 @@ export function segmentPatchRows (updates: SegmentUpdate[]): SegmentPatchRow[] {
     if (row === undefined) {
       row = {
         jobId: u.jobId, index: u.index, setStatus: 0, status: null, setNode: 0, node: null,
-        setAttempts: 0, attempts: null, setSeq: 0, seq: null, setMs: 0, ms: null, setResult: 0, result: null
+        setAttempts: 0, attempts: null, setLost: 0, lost: null, setSeq: 0, seq: null, setMs: 0, ms: null, setResult: 0, result: null
       }
       rows.set(key, row)
     }
     applySegmentPatch(row, u.patch, `${what}.patch`)
   }
   return [...rows.values()]
+}
+
+/** A pruneJobs rule and limit, checked: which of the two statements, with its parameter. */
+export function checkPrune (rule: PruneRule, limit: number): { by: 'age', endedBeforeMs: number } | { by: 'count', keepNewest: number } {
+  if (rule === null || typeof rule !== 'object') throw invalid('rule', 'must be an object')
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PRUNE_PER_CALL) throw invalid('limit', `must be an integer in 1..${MAX_PRUNE_PER_CALL}, got ${String(limit)}`)
+  const age = rule.endedBeforeMs !== undefined
+  const count = rule.keepNewest !== undefined
+  if (age === count) throw invalid('rule', 'must have endedBeforeMs or keepNewest (one of them)')
+  return age ? { by: 'age', endedBeforeMs: checkInt(rule.endedBeforeMs, 'rule.endedBeforeMs') } : { by: 'count', keepNewest: checkInt(rule.keepNewest, 'rule.keepNewest') }
 }
 
 /** Sort order of unfinished jobs: createdAtMs, then id, ascending. */

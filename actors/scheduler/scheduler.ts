@@ -51,6 +51,7 @@ import { checkId, JOB_ID_RE, Reads, sleep } from './reads.js'
 import { loadJob, rebuildAll } from './resume.js'
 import { newJobState, newSegState, removeFrom, segContext, segmentName, type InFlight, type JobState, type SegState } from './state.js'
 import { Takeover } from './takeover.js'
+import { Retention } from './retention.js'
 import { weighLoads } from './weights.js'
 import { viewOf } from './views.js'
 
@@ -105,6 +106,7 @@ class SchedulerCore {
   private readonly takeover: Takeover
   private readonly cancels: Cancels
   private readonly dispatcher: Dispatcher
+  private readonly retention: Retention | undefined
   private readonly onTaskOutcome: ((peerId: string, outcome: TaskOutcome) => void) | undefined
   private readonly caught: CaughtPeers
   private readonly unsubscribeCaught: () => void
@@ -159,6 +161,7 @@ class SchedulerCore {
     })
     this.caught = new CaughtPeers({ store, selfId, log, jobs, writes: this.writes, dispatcher: this.dispatcher, reads: this.reads, isClosed })
     this.unsubscribeCaught = this.policy.onCaught?.((peer) => { this.caught.onCaught(peer) }) ?? (() => {})
+    this.retention = deps.retention === undefined ? undefined : new Retention({ retention: deps.retention, store, registry: deps.registry, log, jobs, retained: this.retained })
     this.unsubscribe = this.table.onChange((m) => { this.onMemberChange(m.peerId, m.status) })
     this.ticker = setInterval(() => { this.tick() }, this.limits.tickMs)
     this.ticker.unref()
@@ -507,6 +510,8 @@ class SchedulerCore {
       }
       seg.lostRetries++
       seg.attempts--
+      seg.lost++
+      this.writes.queueSegment(job.id, seg.index, { lost: seg.lost })
       seg.avoid = peerId
       st.displaced.set(f.taskId, { job, seg })
       this.countTask(job, 'lost')
@@ -523,7 +528,9 @@ class SchedulerCore {
   private chargeLost (job: JobState, seg: SegState, peerId: string, status: string): void {
     if (this.jobs.get(job.id) !== job || job.ending !== null || job.status !== 'running') return
     seg.attempts++
-    this.writes.queueSegment(job.id, seg.index, { attempts: seg.attempts })
+    // The dispatch moved off it was shown as lost; it is a counted attempt now.
+    seg.lost = Math.max(0, seg.lost - 1)
+    this.writes.queueSegment(job.id, seg.index, { attempts: seg.attempts, lost: seg.lost })
     if (seg.status === 'done') return
     seg.lastError = `ERR_PEER_LOST: node ${peerId} is ${status}`
     if (seg.current === null && seg.attempts >= this.limits.maxAttempts) {
@@ -615,6 +622,7 @@ class SchedulerCore {
       this.retained.delete(oldest)
       this.jobs.delete(oldest)
     }
+    this.retention?.jobEnded()
   }
 
   async cancel (id: unknown): Promise<JobView> {
@@ -705,6 +713,7 @@ class SchedulerCore {
     await Promise.allSettled([...this.endings])
     await this.resuming?.catch(() => {})
     await this.takeover.wait()
+    await this.retention?.close()
     await this.writes.flushNow()
     this.writes.cancelTimer()
     const closedErr = new GridError('ERR_UNAVAILABLE', 'the scheduler closed')

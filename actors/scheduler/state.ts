@@ -32,6 +32,12 @@ export interface SegState {
   node: string | null
   /** Dispatches counted against maxAttempts (busy answers are refunded). */
   attempts: number
+  /**
+   * Dispatches lost with their node (suspect, unreachable) and placed again without counting
+   * an attempt; one moves to `attempts` if that node then turns dead while the job runs. So
+   * attempts + lost is every dispatch (busy refusals aside). Shown to users, persisted.
+   */
+  lost: number
   /** Dispatch counter for task ids; never goes back (persisted, see scheduler.ts). */
   seq: number
   /** Its timeout (kinds.ts segmentTimeoutMs); 0 until first needed. */
@@ -122,7 +128,7 @@ export function newJobState (record: JobRecord, kind: JobKind<any, any>, params:
 }
 
 export function newSegState (index: number, descriptor: unknown): SegState {
-  return { index, descriptor, status: 'pending', node: null, attempts: 0, seq: 0, timeoutMs: 0, lostRetries: 0, ms: null, value: null, answers: [], checked: false, placeOn: null, busyAnswers: 0, avoid: null, lastError: null, current: null }
+  return { index, descriptor, status: 'pending', node: null, attempts: 0, lost: 0, seq: 0, timeoutMs: 0, lostRetries: 0, ms: null, value: null, answers: [], checked: false, placeOn: null, busyAnswers: 0, avoid: null, lastError: null, current: null }
 }
 
 /** What the kind's per-segment methods get (kinds.ts SegmentContext). */

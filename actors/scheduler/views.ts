@@ -16,8 +16,8 @@ function describe (kind: JobKind<any, any> | undefined, descriptor: unknown): Re
   return { descriptor }
 }
 
-export function segView (kind: JobKind<any, any> | undefined, s: { index: number, descriptor: unknown, status: SegState['status'], node: string | null, attempts: number, ms: number | null }): SegmentView {
-  return { index: s.index, ...describe(kind, s.descriptor), status: s.status, node: s.node, attempts: s.attempts, ms: roundMs(s.ms) }
+export function segView (kind: JobKind<any, any> | undefined, s: { index: number, descriptor: unknown, status: SegState['status'], node: string | null, attempts: number, lost?: number, ms: number | null }): SegmentView {
+  return { index: s.index, ...describe(kind, s.descriptor), status: s.status, node: s.node, attempts: s.attempts, lost: s.lost ?? 0, ms: roundMs(s.ms) }
 }
 
 /** Durations are shown one way everywhere: ms with one decimal (the store keeps the full value). */
@@ -33,7 +33,7 @@ export function viewOf (job: JobState, withSegments = true): JobView {
   else {
     // A fresh queued job: the split is recomputed rather than held (it may wait long).
     segments = job.kind.split(job.params).map((descriptor: unknown, index: number) =>
-      segView(job.kind, { index, descriptor, status: 'pending', node: null, attempts: 0, ms: null }))
+      segView(job.kind, { index, descriptor, status: 'pending', node: null, attempts: 0, lost: 0, ms: null }))
   }
   return {
     id: job.id,
