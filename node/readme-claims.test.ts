@@ -17,6 +17,9 @@ import { CLI_PATH, Cluster, p2pPort, runCli } from './testkit.js'
 import { fibInProcess } from '../actors/kinds/fib/arith.js'
 import { FIB_REFERENCE } from '../actors/kinds/fib/reference.js'
 
+/** A row of the segment table (node/format.ts): index, [start, end), node name (…short id), attempts, lost, ms. */
+const SEGMENT_ROW = /^\s*\d+ {2}\[\d+, \d+\) +\S+( \(…\w+\))? +\d+ +\d+ +[\d.]+$/
+
 const PROCESS_TEST_MS = 120_000
 
 /** Whether `port` can be bound on 127.0.0.1 right now. */
@@ -93,7 +96,7 @@ test('voike up --nodes 3 --demo: the demo result is exact, and SIGINT stops ever
     assert.deepEqual(JSON.parse(result.slice('result: '.length)), fibInProcess(n), 'the demo result is exact')
     assert.ok(lines.some(l => /^status: succeeded; [1-3] node\(s\) ran segments/.test(l)), lines.join('\n'))
     // Which node ran each segment: one table row per segment, each naming a node.
-    const rows = lines.filter(l => /^\s+\d+\s+\[\d+, \d+\)\s+\S+\s+[\d.]+$/.test(l))
+    const rows = lines.filter(l => SEGMENT_ROW.test(l))
     const segments = Number(/in (\d+) cost-balanced segments/.exec(demo ?? '')?.[1])
     assert.equal(rows.length, segments, lines.join('\n'))
 
@@ -152,9 +155,9 @@ test('job submit --wait in a terminal: a progress bar, then the segment table an
   // The bar is redrawn in place (\r) and ends full.
   assert.match(r.out, /\r\[#{30}\] 8\/8 segments/, JSON.stringify(r.out))
   const lines = r.out.split(/\r?\n|\r/)
-  assert.ok(lines.some(l => /^job \S+ {2}fib {2}succeeded {2}8\/8 segments$/.test(l)), r.out)
-  assert.ok(lines.some(l => /^segment {2}range +node +attempts {2}ms$/.test(l)), r.out)
-  const rows = lines.filter(l => /^ {6}\d {2}\[\d+, \d+\) +\S+ +\d+ {2}[\d.]+$/.test(l))
+  assert.ok(lines.some(l => /^job \S+ {2}fib {2}succeeded {2}8\/8 segments\b/.test(l)), r.out)
+  assert.ok(lines.some(l => /^segment {2}range +node +attempts +lost +ms$/.test(l)), r.out)
+  const rows = lines.filter(l => SEGMENT_ROW.test(l))
   assert.equal(rows.length, 8, r.out)
   const result = lines.find(l => l.startsWith('result: '))
   assert.deepEqual(JSON.parse((result ?? '').slice('result: '.length)), ref)
