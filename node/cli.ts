@@ -11,7 +11,7 @@ import { runMesh } from './cli-mesh.js'
 import { describeStartFailure } from './start-errors.js'
 import { runUp } from './up.js'
 import { vasmCommand, processIo } from './vasm-cli.js'
-import { resolveTestKinds } from './test-kinds.js'
+import { resolveTestKinds } from './kinds-for-tests.js'
 
 const USAGE = `voike — a distributed actor grid
 

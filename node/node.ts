@@ -46,7 +46,7 @@ import { createFlowService } from './flow-service.js'
 import { gridPort } from './flow-ports.js'
 import { flowRoutes } from './http-flow.js'
 import { addFlowService } from './grpc-flow.js'
-import { testKindsWarning, type TestKinds } from './test-kinds.js'
+import { testKindsWarning, type TestKinds } from './kinds-for-tests.js'
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version
 
@@ -77,7 +77,7 @@ export interface StartOptions {
    * stops the process with status 1 so that systemd, Docker or Kubernetes restarts it.
    */
   onFatal?: (err: Error) => void
-  /** TEST-ONLY job kinds (node/test-kinds.ts, from VOIKE_TEST_KINDS); never in production. */
+  /** TEST-ONLY job kinds (node/kinds-for-tests.ts, from VOIKE_TEST_KINDS); never in production. */
   testKinds?: TestKinds
 }
 
@@ -367,7 +367,7 @@ async function announceLeave (sys: ActorSystem, mesh: Mesh, table: MemberTable):
   await mesh.flush(1000)
 }
 
-/** 1 on a node running TEST-ONLY job kinds (node/test-kinds.ts): visible on every dashboard. */
+/** 1 on a node running TEST-ONLY job kinds (node/kinds-for-tests.ts): visible on every dashboard. */
 function registerTestKindsMetric (registry: Registry): void {
   const g = new Gauge({ name: 'voike_test_kinds_enabled', help: 'TEST-ONLY job kinds are enabled on this node (VOIKE_TEST_KINDS); never in production', registers: [registry] })
   g.set(1)
