@@ -166,7 +166,11 @@ test('job submit --wait in a terminal: a progress bar, then the segment table an
   const json = await runInTerminal(['job', 'submit', 'fib', '--n', '5000', '--segments', '3', '--wait', '--json', '--api', g.ready.api])
   assert.equal(json.code, 0, json.out)
   assert.doesNotMatch(json.out, /\[#*\s*\] \d+\/\d+ segments/)
-  assert.deepEqual((JSON.parse(json.out.trim()) as { result: unknown }).result, FIB_REFERENCE.find(x => x.n === 5000))
+  // The terminal shows stderr too: `job ID submitted` first, then the one JSON object (stdout).
+  const jsonLines = json.out.split(/\r?\n/).filter(l => l.trim() !== '')
+  assert.match(jsonLines[0], /^job \S+ submitted/)
+  assert.equal(jsonLines.filter(l => l.startsWith('{')).length, 1, json.out)
+  assert.deepEqual((JSON.parse(jsonLines.find(l => l.startsWith('{')) ?? '') as { result: unknown }).result, FIB_REFERENCE.find(x => x.n === 5000))
   // Without a terminal (pipes): the table, no bar.
   const piped = await runCli(['job', 'submit', 'fib', '--n', '5000', '--segments', '3', '--wait', '--api', g.ready.api])
   assert.equal(piped.code, 0, piped.stderr)
