@@ -88,6 +88,9 @@ test('voike up --nodes 3 --demo: the demo result is exact, and SIGINT stops ever
       if (/EADDRINUSE|address in use/i.test(stderr) && attempt < 3) continue
       assert.fail(`voike up exited before serving (${await exited}); stdout:\n${lines.join('\n')}\nstderr:\n${stderr}`)
     }
+    const children = execFileSync('ps', ['-o', 'pid=', '--ppid', String(up.pid)], { encoding: 'utf8' }).split('\n').map(s => Number(s.trim())).filter(p => p > 0)
+    // Collected first: if up fails to stop them, or an assertion below fails, the test still must not leave them running.
+    t.after(() => { for (const pid of children) if (alive(pid)) process.kill(pid, 'SIGKILL') })
     const demo = lines.find(l => l.startsWith('Demo: fib n='))
     const n = Number(/n=(\d+)/.exec(demo ?? '')?.[1])
     assert.ok(Number.isInteger(n) && n > 0, `the demo names its n: ${demo}`)
@@ -100,9 +103,6 @@ test('voike up --nodes 3 --demo: the demo result is exact, and SIGINT stops ever
     const segments = Number(/in (\d+) cost-balanced segments/.exec(demo ?? '')?.[1])
     assert.equal(rows.length, segments, lines.join('\n'))
 
-    const children = execFileSync('ps', ['-o', 'pid=', '--ppid', String(up.pid)], { encoding: 'utf8' }).split('\n').map(s => Number(s.trim())).filter(p => p > 0)
-    // If up fails to stop them, the test still must not leave them running.
-    t.after(() => { for (const pid of children) if (alive(pid)) process.kill(pid, 'SIGKILL') })
     assert.equal(children.length, 3, `one child per node: ${children.join(', ')}`)
     up.kill('SIGINT')
     const code = await exited
