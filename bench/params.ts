@@ -31,6 +31,19 @@ export function poolThreads (options: CliOptions): number {
 /** Split Fibonacci: n for the grid job and the single-threaded run. */
 export const FIB_N = 300_000
 
+/** Split Fibonacci: the fixed segment count (the other run uses segments = cores). */
+export const FIB_SEGMENTS = 24
+
+/** Split Fibonacci: the segment count of the `...Cores` figures (the cores of this machine). */
+export function fibCoreSegments (): number {
+  return os.availableParallelism()
+}
+
+/** Job throughput: concurrent gRPC clients, jobs in total per round, and the small job. */
+export function throughputSettings (options: CliOptions): { clients: number, jobs: number, n: number, segments: number } {
+  return { clients: 32, jobs: options.quick ? 200 : 500, n: 1_000, segments: 4 }
+}
+
 /** Join and footprint: a node counts as idle this long after it is ready (then RSS is read). */
 export function idleSettleMs (options: CliOptions): number {
   return options.quick ? 1_500 : 3_000
@@ -49,5 +62,8 @@ export const BYTES_PER_MB = 2 ** 20
 export const REMOTE_METRICS: readonly string[] = [...REMOTE_IN_FLIGHT.map((n) => `perSec${n}InFlight`), 'rttP50Us', 'rttP99Us']
 export const LOCAL_METRICS: readonly string[] = ['perSec']
 export const FIB_METRICS: readonly string[] = ['wallMs']
+/** `wallMs`: FIB_SEGMENTS segments; `wallMsCores`: segments = cores. */
+export const FIB_SPLIT_METRICS: readonly string[] = ['wallMs', 'wallMsCores']
+export const THROUGHPUT_METRICS: readonly string[] = ['jobsPerSec', 'latencyP50Ms', 'latencyP99Ms']
 export const FOOTPRINT_METRICS: readonly string[] = ['joinMs', 'idleRssMb']
 export const SUBMIT_METRICS: readonly string[] = ['latencyP50Ms', 'latencyP99Ms']

@@ -21,14 +21,16 @@ import {
 } from './proc.js'
 import { measureRtt, runEchoSuite, type EchoClient } from './echo.js'
 import {
-  BYTES_PER_MB, FIB_METRICS, FIB_N, FOOTPRINT_METRICS, LOCAL_IN_FLIGHT, LOCAL_METRICS, REMOTE_METRICS,
-  SUBMIT_METRICS, echoSuiteOptions, idleSettleMs, localTaskTiming, poolThreads, submitSamples
+  BYTES_PER_MB, FIB_METRICS, FIB_N, FIB_SEGMENTS, FOOTPRINT_METRICS, LOCAL_IN_FLIGHT, LOCAL_METRICS, REMOTE_METRICS,
+  SUBMIT_METRICS, echoSuiteOptions, fibCoreSegments, idleSettleMs, localTaskTiming, poolThreads, submitSamples, throughputSettings
 } from './params.js'
 import { connectRawTcp } from './baselines/raw-tcp.js'
 import { connectRawLibp2p } from './baselines/raw-libp2p.js'
 import { connectMoleculer, moleculerVersion } from './baselines/moleculer.js'
 import { connectRawGrpc } from './baselines/raw-grpc.js'
-import { voikeJoinFootprint, voikeLocalTasks, voikeRemoteTasks, voikeSplitFib, voikeSubmitLatency } from './voike.js'
+import {
+  bareThreadsSplitFib, voikeJobThroughput, voikeJoinFootprint, voikeLocalTasks, voikeRemoteTasks, voikeSplitFib, voikeSubmitLatency
+} from './voike.js'
 // The VASM sections (`vasm`, `vasmFib`) register themselves.
 import './vasm-grid.js'
 import { voikeFlow } from './flow-grid.js'
@@ -195,35 +197,88 @@ function singleThreadFib (): SystemSpec {
   }
 }
 
+const fibSegmentsText = `${FIB_SEGMENTS} segments and segments = cores (${fibCoreSegments()})`
+
 defineBench({
   name: 'splitFib',
   title: 'Split Fibonacci',
-  description: `The fib job with n=${FIB_N} on the 3-node local grid (\`voike up --nodes 3\`), wall time from submit to ` +
-    'result, against the same job in one thread in-process (fibInProcess: one segment, same kernel as the grid\'s tasks). ' +
-    'Speedup = single-thread time / grid time; parallel efficiency = speedup / cores.',
+  description: `The fib job with n=${FIB_N} on the 3-node local grid (\`voike up --nodes 3\`), ${fibSegmentsText}, wall ` +
+    'time from submit to result, against (1) the same job in one thread in-process (fibInProcess: one segment, the grid ' +
+    'tasks\' kernel) and (2) the machine\'s own limit: the same segments (splitFib boundaries) on N = cores bare ' +
+    'worker threads in one process (node:worker_threads running fibSegment). limitSpeedup = single thread / bare threads ' +
+    '(segments = cores); gridFractionOfLimit<Cores|24> = bare threads time / grid time on the same segments, i.e. the grid\'s ' +
+    'speedup as a fraction of the limit\'s.',
   systems: {
     voike: voikeSplitFib,
+    bareThreads: bareThreadsSplitFib,
     singleThread: singleThreadFib()
   },
-  metrics: { wallMs: { label: `fib n=${FIB_N} wall time`, unit: 'ms' } },
-  ratios: [{ key: 'speedup', metric: 'wallMs', vs: 'singleThread', invert: true, target: { op: '>=', value: 1.8 } }],
+  metrics: {
+    wallMs: { label: `fib n=${FIB_N} wall time, ${FIB_SEGMENTS} segments`, unit: 'ms' },
+    wallMsCores: { label: `fib n=${FIB_N} wall time, segments = cores`, unit: 'ms' }
+  },
+  ratios: [
+    { key: 'speedup', metric: 'wallMs', vs: 'singleThread', invert: true },
+    { key: 'gridFractionOfLimit24', metric: 'wallMs', vs: 'bareThreads', invert: true, target: { op: '>=', value: 0.9 } },
+    { key: 'gridFractionOfLimitCores', metric: 'wallMsCores', vs: 'bareThreads', invert: true, target: { op: '>=', value: 0.9 } }
+  ],
   derived: [{
+    key: 'speedupCores',
+    label: 'grid speedup over one thread, segments = cores',
+    unit: '×',
+    compute: (get) => ratioOf(get('singleThread', 'wallMs'), get('voike', 'wallMsCores'))
+  }, {
+    key: 'limitSpeedup',
+    label: 'limit: bare threads\' speedup over one thread, segments = cores',
+    unit: '×',
+    compute: (get) => ratioOf(get('singleThread', 'wallMs'), get('bareThreads', 'wallMsCores'))
+  }, {
+    key: 'limitSpeedup24',
+    label: `limit: bare threads' speedup over one thread, ${FIB_SEGMENTS} segments`,
+    unit: '×',
+    compute: (get) => ratioOf(get('singleThread', 'wallMs'), get('bareThreads', 'wallMs'))
+  }, {
     key: 'parallelEfficiency',
     label: 'parallel efficiency (speedup / cores)',
     unit: 'fraction',
     compute: (get) => {
-      const grid = get('voike', 'wallMs')
-      const single = get('singleThread', 'wallMs')
-      return grid === null || single === null || grid <= 0 ? null : single / grid / os.availableParallelism()
+      const s = ratioOf(get('singleThread', 'wallMs'), get('voike', 'wallMs'))
+      return s === null ? null : s / os.availableParallelism()
     }
   }],
   repeats: 5,
   quickRepeats: 3,
   warmupRounds: 1,
-  config: { n: FIB_N, cores: os.availableParallelism() }
+  config: (o) => ({ n: FIB_N, segments: [FIB_SEGMENTS, fibCoreSegments()], cores: os.availableParallelism(), bareThreads: poolThreads(o) })
+})
+
+// ---- 3b. small-job throughput ------------------------------------------------------------------
+
+defineBench({
+  name: 'jobThroughput',
+  title: 'Small-job throughput',
+  description: 'N concurrent gRPC clients (32) each submitting a small job (fib n=1000, 4 segments) to Genesis of the ' +
+    '3-node local grid and watching it to the end, then the next, until a bounded total (500; 200 with --quick). Jobs/s ' +
+    'completed (total / wall time) and submit → result p50/p99; every result checked against fibInProcess.',
+  systems: { voike: voikeJobThroughput },
+  metrics: {
+    jobsPerSec: { label: 'small jobs completed', unit: 'jobs/s' },
+    latencyP50Ms: { label: 'submit → result p50 under load', unit: 'ms' },
+    latencyP99Ms: { label: 'submit → result p99 under load', unit: 'ms' }
+  },
+  targets: { jobsPerSec: { op: '>=', value: 1000 } },
+  repeats: 3,
+  quickRepeats: 2,
+  warmupRounds: 1,
+  config: (o) => throughputSettings(o)
 })
 
 // ---- 4. join and footprint ---------------------------------------------------------------------
+
+/** a / b, null when either is missing or b is not positive. */
+function ratioOf (a: number | null, b: number | null): number | null {
+  return a === null || b === null || b <= 0 ? null : a / b
+}
 
 const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
 
@@ -327,6 +382,10 @@ defineBench({
     latencyP50Ms: { label: 'SubmitJob → result p50', unit: 'ms' },
     latencyP99Ms: { label: 'SubmitJob → result p99', unit: 'ms' }
   },
+  ratios: [
+    { key: 'ratioVsGrpcEchoP50', metric: 'latencyP50Ms', vs: 'rawGrpc', target: { op: '<=', value: 2 } },
+    { key: 'ratioVsGrpcEchoP99', metric: 'latencyP99Ms', vs: 'rawGrpc' }
+  ],
   repeats: 5,
   quickRepeats: 3,
   config: (o) => ({ job: { kind: 'fib', n: 10, segments: 1 }, ...submitSamples(o) })

@@ -11,9 +11,11 @@ import { percentile } from './harness.js'
 import { BenchError, PeerProcess, rssBytesOf, spawnNodePeer } from './proc.js'
 import { IdSource, echoMessage, runEchoSuite, type EchoMessage } from './echo.js'
 import {
-  BYTES_PER_MB, FIB_METRICS, FIB_N, FOOTPRINT_METRICS, LOCAL_IN_FLIGHT, LOCAL_METRICS, REMOTE_METRICS, SUBMIT_METRICS,
-  echoSuiteOptions, idleSettleMs, localTaskTiming, poolThreads, submitSamples
+  BYTES_PER_MB, FIB_N, FIB_SEGMENTS, FIB_SPLIT_METRICS, FOOTPRINT_METRICS, LOCAL_IN_FLIGHT, LOCAL_METRICS, REMOTE_METRICS,
+  SUBMIT_METRICS, THROUGHPUT_METRICS, echoSuiteOptions, fibCoreSegments, idleSettleMs, localTaskTiming, poolThreads,
+  submitSamples, throughputSettings
 } from './params.js'
+import { startBareFibThreads } from './baselines/fib-threads.js'
 import { resolveConfig } from '../config/index.js'
 import { startNode, type VoikeNode } from '../node/node.js'
 import { createClient, type VoikeClient } from '../node/client.js'
@@ -141,28 +143,112 @@ export const voikeLocalTasks: SystemSpec = {
 
 export const voikeSplitFib: SystemSpec = {
   label: 'VOIKE 3-node grid',
-  metrics: FIB_METRICS,
+  metrics: FIB_SPLIT_METRICS,
   start: async (): Promise<Session> => {
     const res = new Resources()
     try {
       const expected: FibResult = fibInProcess(FIB_N)
       const { client } = await threeNodeGrid(res)
       let lastNodes: Record<string, number> = {}
+      const once = async (segments: number): Promise<number> => {
+        const t0 = performance.now()
+        const job = await client.watchJob((await client.submitJob('fib', { n: FIB_N, segments })).id)
+        const wallMs = performance.now() - t0
+        if (job.status !== 'succeeded') throw new BenchError('ERR_JOB', `fib job ${job.status}: ${job.error ?? ''}`)
+        if (JSON.stringify(job.result) !== JSON.stringify(expected)) throw new BenchError('ERR_JOB', 'the grid computed a different result')
+        lastNodes = {}
+        for (const s of job.segments) if (s.node !== null) lastNodes[s.node.slice(-6)] = (lastNodes[s.node.slice(-6)] ?? 0) + 1
+        return wallMs
+      }
+      let round = 0
       return {
         measure: async () => {
-          const t0 = performance.now()
-          const job = await client.watchJob((await client.submitJob('fib', { n: FIB_N, segments: 24 })).id)
-          const wallMs = performance.now() - t0
-          if (job.status !== 'succeeded') throw new BenchError('ERR_JOB', `fib job ${job.status}: ${job.error ?? ''}`)
-          if (JSON.stringify(job.result) !== JSON.stringify(expected)) throw new BenchError('ERR_JOB', 'the grid computed a different result')
-          lastNodes = {}
-          for (const s of job.segments) if (s.node !== null) lastNodes[s.node.slice(-6)] = (lastNodes[s.node.slice(-6)] ?? 0) + 1
-          return { wallMs }
+          // Alternate which segment count goes first, so neither always runs on a warmer grid.
+          const first = round++ % 2 === 0
+          const a = await once(first ? FIB_SEGMENTS : fibCoreSegments())
+          const b = await once(first ? fibCoreSegments() : FIB_SEGMENTS)
+          return first ? { wallMs: a, wallMsCores: b } : { wallMs: b, wallMsCores: a }
         },
-        info: () => ({ segments: 24, segmentsPerNodeLastRound: lastNodes, result: expected }),
+        info: () => ({ segments: FIB_SEGMENTS, coreSegments: fibCoreSegments(), segmentsPerNodeLastRound: lastNodes, result: expected }),
         close: async () => { client.close(); await res.close() }
       }
     } catch (err) {
+      await res.close()
+      throw err
+    }
+  }
+}
+
+/** The machine's limit: the same segments on N bare worker threads in the bench process. */
+export const bareThreadsSplitFib: SystemSpec = {
+  label: 'bare worker threads',
+  metrics: FIB_SPLIT_METRICS,
+  start: async (options: CliOptions): Promise<Session> => {
+    const expected: FibResult = fibInProcess(FIB_N)
+    const pool = startBareFibThreads(poolThreads(options))
+    const once = async (segments: number): Promise<number> => {
+      const t0 = performance.now()
+      const r = await pool.run(FIB_N, segments)
+      const wallMs = performance.now() - t0
+      if (JSON.stringify(r) !== JSON.stringify(expected)) throw new BenchError('ERR_RESULT', 'bare threads computed a different result')
+      return wallMs
+    }
+    let round = 0
+    return {
+      measure: async () => {
+        const first = round++ % 2 === 0
+        const a = await once(first ? FIB_SEGMENTS : fibCoreSegments())
+        const b = await once(first ? fibCoreSegments() : FIB_SEGMENTS)
+        return first ? { wallMs: a, wallMsCores: b } : { wallMs: b, wallMsCores: a }
+      },
+      info: () => ({ threads: pool.threads, path: 'node:worker_threads in the bench process, fibSegment on splitFib boundaries, next segment on each result' }),
+      close: async () => { await pool.close() }
+    }
+  }
+}
+
+// ---- 3b. small-job throughput -----------------------------------------------------------------
+
+export const voikeJobThroughput: SystemSpec = {
+  label: 'VOIKE 3-node grid',
+  metrics: THROUGHPUT_METRICS,
+  start: async (options: CliOptions): Promise<Session> => {
+    const res = new Resources()
+    const clients: VoikeClient[] = []
+    try {
+      const t = throughputSettings(options)
+      const expected = JSON.stringify(fibInProcess(t.n))
+      const { genesis } = await threeNodeGrid(res)
+      for (let i = 0; i < t.clients; i++) clients.push(createClient({ address: genesis.api, timeoutMs: 120_000 }))
+      let accepted = 0
+      return {
+        measure: async () => {
+          const latencies = new Float64Array(t.jobs)
+          let next = 0
+          let acceptedAtMs = 0
+          const t0 = performance.now()
+          await Promise.all(clients.map(async (client) => {
+            while (next < t.jobs) {
+              const i = next++
+              const s0 = performance.now()
+              const { id } = await client.submitJob('fib', { n: t.n, segments: t.segments })
+              acceptedAtMs = Math.max(acceptedAtMs, performance.now())
+              const job = await client.watchJob(id)
+              latencies[i] = performance.now() - s0
+              if (job.status !== 'succeeded') throw new BenchError('ERR_JOB', `job ${id} ${job.status}: ${job.error ?? ''}`)
+              if (JSON.stringify(job.result) !== expected) throw new BenchError('ERR_JOB', `job ${id}: wrong result`)
+            }
+          }))
+          const wallMs = performance.now() - t0
+          accepted = t.jobs / ((acceptedAtMs - t0) / 1000)
+          latencies.sort()
+          return { jobsPerSec: t.jobs / (wallMs / 1000), latencyP50Ms: percentile(latencies, 50), latencyP99Ms: percentile(latencies, 99) }
+        },
+        info: () => ({ ...t, acceptedPerSecLastRound: Math.round(accepted), path: 'N gRPC clients to Genesis, each SubmitJob then WatchJob until final, next job' }),
+        close: async () => { for (const c of clients) c.close(); await res.close() }
+      }
+    } catch (err) {
+      for (const c of clients) c.close()
       await res.close()
       throw err
     }
