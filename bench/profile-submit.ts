@@ -45,7 +45,7 @@ function cpuMsOf (pid: number): number {
 
 async function startVoike (name: string, role: 'genesis' | 'node', dir: string, nodeFlags: string[], extra: string[]): Promise<{ peer: PeerProcess, ready: Record<string, unknown> }> {
   const args = [...nodeFlags, CLI, role, '--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0', '--http', '127.0.0.1:0', '--data', dir, '--name', name, ...extra]
-  const peer = new PeerProcess(name, process.execPath, args, { ...process.env, VOIKE_LOG_LEVEL: 'warn' })
+  const peer = new PeerProcess(name, process.execPath, args, { env: { ...process.env, VOIKE_LOG_LEVEL: 'warn' } })
   return { peer, ready: await peer.waitForEvent('ready', READY_TIMEOUT_MS) }
 }
 
