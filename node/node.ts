@@ -4,7 +4,7 @@
  */
 import { totalmem, availableParallelism } from 'node:os'
 import { readFileSync } from 'node:fs'
-import { collectDefaultMetrics, Gauge, Registry } from 'prom-client'
+import type { Registry } from 'prom-client'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { NodeConfig } from '../config/index.js'
 import { createLogger, type Logger } from '../config/logger.js'
@@ -25,6 +25,7 @@ import noopTasks from '../actors/kinds/noop/task.js'
 import { createStore, type MemberStore } from '../store/index.js'
 import { startHttp, type HttpServer } from './http.js'
 import { startGrpc, type GrpcServer } from './grpc.js'
+import { createNodeRegistry, registerNodeMetrics } from './node-metrics.js'
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version
 
@@ -76,8 +77,7 @@ export async function startNode (config: NodeConfig, options: StartOptions = {})
   }
 
   try {
-    const registry = new Registry()
-    collectDefaultMetrics({ register: registry })
+    const registry = createNodeRegistry()
     const store = await createStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl, schema: config.dbSchema, logger: log.child({ component: 'store' }) })
     cleanups.push(async () => { await store.close() })
     const privateKey = await loadOrCreateIdentity(config.dataDir)
@@ -147,7 +147,7 @@ export async function startNode (config: NodeConfig, options: StartOptions = {})
       host: config.hostId
     }
     table.put(self)
-    registerMeshMetrics(registry, table)
+    registerNodeMetrics(registry, { peerId: mesh.peerId, name: config.name, role: config.role, version: VERSION }, table)
     if (config.role === 'genesis') await loadRegistry(store, table, self, log)
 
     // The service actors, composed as a list; at stop their closes run in reverse order.
@@ -255,18 +255,4 @@ async function announceLeave (sys: ActorSystem, mesh: Mesh, table: MemberTable):
     try { sys.tell(sys.ref(m.peerId, MEMBERSHIP_ACTOR), { type: 'leave', peerId: mesh.peerId }, MEMBERSHIP_ACTOR) } catch { /* best effort */ }
   }
   await mesh.flush(1000)
-}
-
-function registerMeshMetrics (registry: Registry, table: MemberTable): void {
-  new Gauge({ // eslint-disable-line no-new
-    name: 'voike_mesh_members',
-    help: 'Members of the cluster known to this node, by status',
-    labelNames: ['status'],
-    registers: [registry],
-    collect () {
-      const counts = { alive: 0, suspect: 0, dead: 0 }
-      for (const m of table.all()) counts[m.status]++
-      for (const [status, n] of Object.entries(counts)) this.set({ status }, n)
-    }
-  })
 }
