@@ -188,6 +188,8 @@ export async function startNode (config: NodeConfig, options: StartOptions = {})
     cleanups.push(async () => { await http.close() })
     const grpc: GrpcServer = await startGrpc({ host: config.api.host, port: config.api.port, table, grid: scheduler.grid, apiKey: config.apiKey, logger: log.child({ component: 'grpc' }) })
     cleanups.push(async () => { await grpc.close() })
+    // Joined, resumed and serving both APIs: gRPC health probes may send traffic now.
+    grpc.setServing(true)
 
     let stopping: Promise<void> | undefined
     return {
@@ -201,6 +203,8 @@ export async function startNode (config: NodeConfig, options: StartOptions = {})
       system: sys,
       stop: async (opts = {}) => {
         stopping ??= (async () => {
+          // Probes and balancers see NOT_SERVING for as long as the leave and the cleanup take.
+          grpc.setServing(false)
           if (opts.announce !== false) await announceLeave(sys, mesh, table)
           await cleanup()
         })()

@@ -1,0 +1,86 @@
+/**
+ * gRPC server reflection, both versions clients use: `grpc.reflection.v1.ServerReflection`
+ * (grpcurl ≥ 1.8.8, Postman, newer gateways) and `grpc.reflection.v1alpha.ServerReflection`
+ * (older grpcurl, Evans, most tools). `grpcurl -plaintext HOST:PORT list` then shows
+ * voike.v1.Mesh, voike.v1.Grid, grpc.health.v1.Health and the reflection services, and
+ * `describe` / calls work without the .proto files. No API key needed: the schema is public
+ * (it ships in the npm package), the calls it describes still need the key.
+ *
+ * Answers come from grpc-node's `@grpc/reflection` (its ReflectionV1Implementation indexes the
+ * files and answers each request; v1 and v1alpha messages are identical). The streams are
+ * handled here, bounded: at most `maxStreams` open at once (RESOURCE_EXHAUSTED beyond), reading
+ * pauses while the client does not read the answers (so memory stays bounded by the transport's
+ * flow control), and close() ends every open stream.
+ */
+import { createRequire } from 'node:module'
+import { dirname, join } from 'node:path'
+import { loadPackageDefinition, status as Status, type GrpcObject, type Server, type ServerDuplexStream, type ServiceClientConstructor } from '@grpc/grpc-js'
+import { loadSync } from '@grpc/proto-loader'
+import { ReflectionV1Implementation } from '@grpc/reflection/build/src/implementations/reflection-v1.js'
+import { PROTO_PATH } from './proto.js'
+import { HEALTH_PROTO_PATH } from './grpc-health.js'
+
+export interface ReflectionOptions {
+  /** Most reflection streams open at once. Default 64; 1 … 4096. */
+  maxStreams?: number
+}
+
+export interface Reflection {
+  close: () => void
+}
+
+/** The reflection protos shipped inside @grpc/reflection (v1 and v1alpha); clients and tests load them too. */
+export function reflectionProtoPath (version: 'v1' | 'v1alpha'): string {
+  const main = createRequire(import.meta.url).resolve('@grpc/reflection')
+  // main is build/src/index.js; the package keeps its protos in build/proto.
+  return join(dirname(main), '..', 'proto', 'grpc', 'reflection', version, 'reflection.proto')
+}
+
+/** proto-loader options the reflection implementation expects its requests in (oneof names, enums as strings). */
+const REFLECTION_LOADER_OPTIONS = { longs: String, enums: String, bytes: Array, defaults: true, oneofs: true }
+
+export function addReflection (server: Server, options: ReflectionOptions = {}): Reflection {
+  const maxStreams = options.maxStreams ?? 64
+  if (!Number.isInteger(maxStreams) || maxStreams < 1 || maxStreams > 4096) {
+    throw Object.assign(new RangeError(`maxStreams: an integer 1-4096, got ${String(maxStreams)}`), { code: 'ERR_INVALID_OPTION' })
+  }
+  const v1Path = reflectionProtoPath('v1')
+  const v1alphaPath = reflectionProtoPath('v1alpha')
+  // Everything this server serves, so that `list` and `describe` cover all of it.
+  const described = loadSync([PROTO_PATH, HEALTH_PROTO_PATH, v1Path, v1alphaPath], { keepCase: true })
+  const impl = new ReflectionV1Implementation(described)
+  const streams = new Set<ServerDuplexStream<unknown, unknown>>()
+  let closed = false
+
+  const handler = (stream: ServerDuplexStream<unknown, unknown>): void => {
+    if (closed || streams.size >= maxStreams) {
+      stream.emit('error', { code: Status.RESOURCE_EXHAUSTED, details: closed ? 'the server is stopping' : `too many reflection streams (${maxStreams})` })
+      return
+    }
+    streams.add(stream)
+    const forget = (): void => { streams.delete(stream) }
+    stream.once('close', forget)
+    stream.once('cancelled', forget)
+    stream.on('data', (request: Parameters<ReflectionV1Implementation['handleServerReflectionRequest']>[0]) => {
+      // Backpressure: stop reading while the answers are not being read.
+      if (!stream.write(impl.handleServerReflectionRequest(request))) {
+        stream.pause()
+        stream.once('drain', () => { stream.resume() })
+      }
+    })
+    stream.once('end', () => { stream.end() })
+  }
+
+  for (const [path, version] of [[v1Path, 'v1'], [v1alphaPath, 'v1alpha']] as const) {
+    const pkg = loadPackageDefinition(loadSync(path, REFLECTION_LOADER_OPTIONS))
+    const service = (((pkg.grpc as GrpcObject).reflection as GrpcObject)[version] as GrpcObject).ServerReflection as ServiceClientConstructor
+    server.addService(service.service, { ServerReflectionInfo: handler })
+  }
+  return {
+    close: () => {
+      closed = true
+      for (const s of [...streams]) s.end()
+      streams.clear()
+    }
+  }
+}
