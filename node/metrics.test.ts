@@ -72,6 +72,8 @@ describe('metrics of a 3-node grid', { timeout: 300_000 }, () => {
       for (const status of TASK_OUTCOMES) assert.equal(must(samples, 'voike_tasks_total', { kind: 'fib-segment', status }), 0)
       for (const status of ['ok', 'error']) assert.equal(must(samples, 'voike_worker_tasks_total', { kind: 'fib-segment', status }), 0)
       assert.equal(must(samples, 'voike_task_duration_seconds_count', { kind: 'fib-segment' }), 0)
+      assert.equal(must(samples, 'voike_actor_restarts_total', { actor: 'scheduler' }), 0)
+      for (const direction of ['in', 'out']) assert.ok(value(samples, 'voike_p2p_frames_total', { direction }) !== undefined)
       // One series per node to join peer-labelled series with the scrape target.
       assert.equal(must(samples, 'voike_node_info', { peer_id: node.ready.peerId, name: node.name, role, version: '0.1.0' }), 1)
       assert.equal(must(samples, 'voike_build_info', { version: '0.1.0', node: process.version }), 1)

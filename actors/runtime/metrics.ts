@@ -119,7 +119,7 @@ export function createActorMetrics (options: ActorMetricsOptions): ActorMetrics 
     registers: [registry],
     collect () {
       this.reset()
-      for (const [actor, s] of allStats()) if (s.restarts > 0) this.inc({ actor }, s.restarts)
+      for (const [actor, s] of allStats()) this.inc({ actor }, s.restarts)
     }
   })
   new Counter({
@@ -129,7 +129,7 @@ export function createActorMetrics (options: ActorMetricsOptions): ActorMetrics 
     registers: [registry],
     collect () {
       this.reset()
-      for (const [actor, s] of allStats()) if (s.giveups > 0) this.inc({ actor }, s.giveups)
+      for (const [actor, s] of allStats()) this.inc({ actor }, s.giveups)
     }
   })
   new Counter({
