@@ -1,7 +1,8 @@
 /**
  * The standard gRPC health service, `grpc.health.v1.Health` (Check, Watch; List too), as
  * Kubernetes gRPC probes, load balancers, grpcurl and `grpc_health_probe` expect. It answers for
- * the whole server (`""`) and per service (`voike.v1.Mesh`, `voike.v1.Grid`): NOT_SERVING until
+ * the whole server (`""`) and per service (`voike.v1.Mesh`, `voike.v1.Grid`, every service of
+ * the shipped protos, see grpc.ts): NOT_SERVING until
  * the node is ready, SERVING once it is, NOT_SERVING again as soon as it starts stopping (so a
  * probe or a balancer drains it before the port closes). Unknown names: Check answers NOT_FOUND,
  * Watch SERVICE_UNKNOWN, per the protocol. No API key needed (like HTTP /health).
@@ -15,10 +16,12 @@ import { HealthImplementation, protoPath as HEALTH_PROTO_PATH, type ServingStatu
 
 export { HEALTH_PROTO_PATH }
 
-/** The names health answers for: the server as a whole and each VOIKE service. */
-export const HEALTH_SERVICES = ['', 'voike.v1.Mesh', 'voike.v1.Grid'] as const
+/** The names health answers for by default: the server as a whole and the core VOIKE services. */
+export const HEALTH_SERVICES: readonly string[] = ['', 'voike.v1.Mesh', 'voike.v1.Grid']
 
 export interface HealthOptions {
+  /** Names to answer for (`""` is the whole server). Default HEALTH_SERVICES; at most 256. */
+  services?: readonly string[]
   /** Most Watch streams open at once. Default 256; 1 … 65 536. */
   maxWatchers?: number
 }
@@ -37,7 +40,11 @@ export function addHealth (server: Server, options: HealthOptions = {}): Health 
   if (!Number.isInteger(maxWatchers) || maxWatchers < 1 || maxWatchers > 65_536) {
     throw Object.assign(new RangeError(`maxWatchers: an integer 1-65536, got ${String(maxWatchers)}`), { code: 'ERR_INVALID_OPTION' })
   }
-  const initial: ServingStatusMap = Object.fromEntries(HEALTH_SERVICES.map(s => [s, 'NOT_SERVING']))
+  const services = [...new Set(options.services ?? HEALTH_SERVICES)]
+  if (services.length > 256 || services.some(s => typeof s !== 'string' || s.length > 256)) {
+    throw Object.assign(new RangeError('services: at most 256 names of at most 256 characters'), { code: 'ERR_INVALID_OPTION' })
+  }
+  const initial: ServingStatusMap = Object.fromEntries(services.map(s => [s, 'NOT_SERVING']))
   const impl = new HealthImplementation(initial)
   const watches = new Set<ServerWritableStream<unknown, unknown>>()
   let closed = false
@@ -71,7 +78,7 @@ export function addHealth (server: Server, options: HealthOptions = {}): Health 
   const set = (serving: boolean): void => {
     if (serving === current) return
     current = serving
-    for (const s of HEALTH_SERVICES) impl.setStatus(s, serving ? 'SERVING' : 'NOT_SERVING')
+    for (const s of services) impl.setStatus(s, serving ? 'SERVING' : 'NOT_SERVING')
   }
   return {
     setServing: (serving) => { if (!closed) set(serving) },

@@ -12,6 +12,7 @@
  * pauses while the client does not read the answers (so memory stays bounded by the transport's
  * flow control), and close() ends every open stream.
  */
+import { readdirSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { loadPackageDefinition, status as Status, type GrpcObject, type Server, type ServerDuplexStream, type ServiceClientConstructor } from '@grpc/grpc-js'
@@ -36,6 +37,24 @@ export function reflectionProtoPath (version: 'v1' | 'v1alpha'): string {
   return join(dirname(main), '..', 'proto', 'grpc', 'reflection', version, 'reflection.proto')
 }
 
+/** Most .proto files described (the shipped `proto/voike/v1/` holds a few). */
+const MAX_PROTO_FILES = 64
+
+/** Every shipped `proto/voike/v1/*.proto` (voike.proto and the files beside it), sorted. */
+export function voikeProtoFiles (): string[] {
+  const dir = dirname(PROTO_PATH)
+  const files = readdirSync(dir).filter(f => f.endsWith('.proto')).sort().map(f => join(dir, f))
+  if (files.length > MAX_PROTO_FILES) throw new Error(`${dir} holds ${files.length} .proto files (at most ${MAX_PROTO_FILES})`)
+  return files
+}
+
+/** The full names of the services in those files (`voike.v1.Grid`, ...): what health answers for. */
+export function voikeServiceNames (): string[] {
+  const def = loadSync(voikeProtoFiles(), { keepCase: true })
+  // proto-loader lists messages and enums with a `format`; services are maps of methods.
+  return Object.entries(def).filter(([, v]) => !('format' in v)).map(([name]) => name).sort()
+}
+
 /** proto-loader options the reflection implementation expects its requests in (oneof names, enums as strings). */
 const REFLECTION_LOADER_OPTIONS = { longs: String, enums: String, bytes: Array, defaults: true, oneofs: true }
 
@@ -47,7 +66,7 @@ export function addReflection (server: Server, options: ReflectionOptions = {}):
   const v1Path = reflectionProtoPath('v1')
   const v1alphaPath = reflectionProtoPath('v1alpha')
   // Everything this server serves, so that `list` and `describe` cover all of it.
-  const described = loadSync([PROTO_PATH, HEALTH_PROTO_PATH, v1Path, v1alphaPath], { keepCase: true })
+  const described = loadSync([...voikeProtoFiles(), HEALTH_PROTO_PATH, v1Path, v1alphaPath], { keepCase: true })
   const impl = new ReflectionV1Implementation(described)
   const streams = new Set<ServerDuplexStream<unknown, unknown>>()
   let closed = false

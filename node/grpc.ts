@@ -11,7 +11,7 @@ import { API_KEY_HEADER, keyMatches } from './auth.js'
 import { loadVoikeProto } from './proto.js'
 import { withFieldDetails } from './grpc-errors.js'
 import { addHealth } from './grpc-health.js'
-import { addReflection } from './grpc-reflection.js'
+import { addReflection, voikeServiceNames } from './grpc-reflection.js'
 
 export interface GrpcOptions {
   host: string
@@ -126,7 +126,7 @@ export async function startGrpc (o: GrpcOptions): Promise<GrpcServer> {
   })
 
   // Standard services for probes and tools: health (NOT_SERVING until setServing) and reflection.
-  const health = addHealth(server)
+  const health = addHealth(server, { services: ['', ...voikeServiceNames()] })
   const reflection = addReflection(server)
 
   const address = await new Promise<string>((resolve, reject) => {
