@@ -29,6 +29,8 @@ import { connectRawLibp2p } from './baselines/raw-libp2p.js'
 import { connectMoleculer, moleculerVersion } from './baselines/moleculer.js'
 import { connectRawGrpc } from './baselines/raw-grpc.js'
 import { voikeJoinFootprint, voikeLocalTasks, voikeRemoteTasks, voikeSplitFib, voikeSubmitLatency } from './voike.js'
+// The VASM sections (`vasm`, `vasmFib`) register themselves.
+import './vasm-grid.js'
 // The single-threaded baseline runs the project's own kernel: the very code the grid's segments run.
 import { fibInProcess, type FibResult } from '../actors/kinds/fib/arith.js'
 

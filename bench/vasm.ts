@@ -8,8 +8,14 @@
  *
  * "Instructions" are the VASM instructions the program executes (counted analytically from the
  * loop shape and checked against the fuel where fuel = instructions); the JavaScript baseline is
- * credited with the same count, so the ratios are time ratios. Each figure is the best of
- * `repeats` runs after a warm-up (the best is the least disturbed by other load on the machine).
+ * credited with the same count, so the ratios are time ratios. The hand-written JavaScript runs
+ * the same loop (same trip count, same comparisons, the same BigInt additions for Fibonacci) and
+ * its result is checked, so it cannot be optimised away. After a warm-up, each round times the
+ * three systems one after the other (JS, compiled, interpreter), so load from other processes on
+ * a shared machine hits all three alike; each figure is the median over the rounds. Times are the
+ * process's CPU time (user + system, `process.cpuUsage`): on a shared machine, wall time mostly
+ * measures the other processes (it swung 2-3× between runs at a load of 10 on 2 cores, CPU time
+ * far less); the wall-clock ratios are reported too (`wall`).
  */
 import { fileURLToPath } from 'node:url'
 import { loadProgram, run, type Engine, type VerifiedProgram } from '../vasm/index.js'
@@ -17,8 +23,8 @@ import { loadProgram, run, type Engine, type VerifiedProgram } from '../vasm/ind
 export interface BenchVasmOptions {
   /** Smaller loop sizes (a fast smoke run). */
   quick?: boolean
-  /** Timed runs per figure (best kept). Default 5. */
-  repeats?: number
+  /** Timed rounds (each times all three systems once; medians kept). Default 7, 3 with quick. */
+  rounds?: number
 }
 
 export interface LoopFigures {
@@ -26,6 +32,10 @@ export interface LoopFigures {
   n: number
   /** VASM instructions executed per run. */
   instructions: number
+  /** Median CPU milliseconds per run. */
+  jsMs: number
+  compiledMs: number
+  interpMs: number
   /** Instructions per second. */
   jsInstrPerSec: number
   compiledInstrPerSec: number
@@ -34,6 +44,8 @@ export interface LoopFigures {
   compiledVsJs: number
   /** Compiled speed / interpreter speed (target ≤ 10). */
   compiledOverInterp: number
+  /** The same two ratios from median wall-clock times. */
+  wall: { jsMs: number, compiledMs: number, interpMs: number, compiledVsJs: number, compiledOverInterp: number }
 }
 
 export interface VasmBenchResult {
@@ -81,40 +93,61 @@ function jsBigFib (n: number): bigint {
   return a
 }
 
-function best (repeats: number, f: () => bigint, expect: bigint): number {
-  if (f() !== expect) throw new Error('bench: wrong result in warm-up')
-  let ms = Infinity
-  for (let i = 0; i < repeats; i++) {
-    const t0 = performance.now()
-    const v = f()
-    const dt = performance.now() - t0
-    if (v !== expect) throw new Error('bench: wrong result')
-    ms = Math.min(ms, dt)
-  }
-  return ms
+function median (xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  const m = s.length >> 1
+  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2
 }
 
-function measure (prog: VerifiedProgram, n: number, instructions: number, js: (n: number) => bigint, repeats: number): LoopFigures {
+/** One run: [CPU ms, wall ms]. */
+function timed (f: () => bigint, expect: bigint): [number, number] {
+  const c0 = process.cpuUsage()
+  const t0 = performance.now()
+  const v = f()
+  const wall = performance.now() - t0
+  const c = process.cpuUsage(c0)
+  if (v !== expect) throw new Error(`bench: wrong result ${v}, expected ${expect}`)
+  return [(c.user + c.system) / 1000, wall]
+}
+
+/** Warm-up runs per system before timing (the engines' code is optimised by then). */
+const WARMUP = 5
+
+function measure (prog: VerifiedProgram, n: number, instructions: number, js: (n: number) => bigint, rounds: number): LoopFigures {
   const expect = js(n)
   const vasm = (engine: Engine) => () => run(prog, { args: [BigInt(n)], engine, fuel: 1e12, maxBits: 1 << 24 }).value
-  const jsMs = best(repeats, () => js(n), expect)
-  const compiledMs = best(repeats, vasm('compiled'), expect)
-  const interpMs = best(repeats, vasm('interp'), expect)
-  const perSec = (ms: number): number => Math.round(instructions / (ms / 1000))
+  const systems = [() => js(n), vasm('compiled'), vasm('interp')]
+  for (const f of systems) for (let i = 0; i < WARMUP; i++) timed(f, expect)
+  const cpu: number[][] = [[], [], []]
+  const wall: number[][] = [[], [], []]
+  for (let r = 0; r < rounds; r++) {
+    systems.forEach((f, k) => {
+      const [c, w] = timed(f, expect)
+      cpu[k].push(c)
+      wall[k].push(w)
+    })
+  }
+  const [jsMs, compiledMs, interpMs] = cpu.map(median)
+  const [jsW, compiledW, interpW] = wall.map(median)
+  const perSec = (t: number): number => Math.round(instructions / (t / 1000))
   const r2 = (x: number): number => Math.round(x * 100) / 100
   return {
     n,
     instructions,
+    jsMs: r2(jsMs),
+    compiledMs: r2(compiledMs),
+    interpMs: r2(interpMs),
     jsInstrPerSec: perSec(jsMs),
     compiledInstrPerSec: perSec(compiledMs),
     interpInstrPerSec: perSec(interpMs),
     compiledVsJs: r2(jsMs / compiledMs),
-    compiledOverInterp: r2(interpMs / compiledMs)
+    compiledOverInterp: r2(interpMs / compiledMs),
+    wall: { jsMs: r2(jsW), compiledMs: r2(compiledW), interpMs: r2(interpW), compiledVsJs: r2(jsW / compiledW), compiledOverInterp: r2(interpW / compiledW) }
   }
 }
 
 export async function benchVasm (opts: BenchVasmOptions = {}): Promise<VasmBenchResult> {
-  const repeats = opts.repeats ?? 5
+  const rounds = opts.rounds ?? (opts.quick === true ? 3 : 7)
   const intN = opts.quick === true ? 200_000 : 5_000_000
   const fibN = opts.quick === true ? 5_000 : 30_000
   const intProg = loadProgram(INT_LOOP)
@@ -124,8 +157,8 @@ export async function benchVasm (opts: BenchVasmOptions = {}): Promise<VasmBench
   const fibInstr = 2 + 6 * fibN + 3
   const check = run(intProg, { args: [BigInt(intN)], fuel: 1e12 })
   if (check.fuelUsed !== intInstr) throw new Error(`bench: int loop ran ${check.fuelUsed} instructions, expected ${intInstr}`)
-  const intLoop = measure(intProg, intN, intInstr, jsIntLoop, repeats)
-  const bigFib = measure(fibProg, fibN, fibInstr, jsBigFib, repeats)
+  const intLoop = measure(intProg, intN, intInstr, jsIntLoop, rounds)
+  const bigFib = measure(fibProg, fibN, fibInstr, jsBigFib, rounds)
   return {
     intLoop,
     bigFib,

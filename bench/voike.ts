@@ -53,7 +53,7 @@ async function waitAlive (http: string, count: number): Promise<void> {
 }
 
 /** Temp dirs and processes of one session, cleaned up together. */
-class Resources {
+export class Resources {
   private readonly dirs: string[] = []
   readonly peers: Started[] = []
   async dir (): Promise<string> { const d = await mkdtemp(join(tmpdir(), 'voike-bench-')); this.dirs.push(d); return d }
@@ -69,7 +69,7 @@ class Resources {
 }
 
 /** Genesis plus two nodes, as `voike up --nodes 3` runs them (default threads: the cores). */
-async function threeNodeGrid (res: Resources): Promise<{ genesis: Started, client: VoikeClient }> {
+export async function threeNodeGrid (res: Resources): Promise<{ genesis: Started, client: VoikeClient }> {
   const genesis = await res.start('genesis', 'genesis')
   await Promise.all([1, 2].map(async i => await res.start(`node-${i}`, 'node', ['--genesis', genesis.p2p[0]])))
   await waitAlive(genesis.http, 3)

@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
 import { ConfigError } from './errors.js'
 import type { LogLevel } from './logger.js'
+import { parseChaos, type ChaosConfig } from './chaos.js'
 
 export { ConfigError } from './errors.js'
 
@@ -50,6 +51,8 @@ export interface NodeConfig {
    * name and /etc/machine-id. Nodes with the same host id share cores when jobs are placed.
    */
   hostId: string
+  /** Chaos settings (VOIKE_CHAOS_*, config/chaos.ts); all zero = off. */
+  chaos: ChaosConfig
 }
 
 /** Flags the node accepts, with their environment variable. */
@@ -123,7 +126,8 @@ export function resolveConfig (role: NodeRole, flags: Partial<Record<NodeFlag, s
     threads: threadsIn !== undefined ? parseInteger(threadsIn.value, threadsIn.source, 1, MAX_THREADS) : Math.min(availableParallelism(), MAX_THREADS),
     maxFrameSizeBytes: frameIn !== undefined ? parseInteger(frameIn.value, frameIn.source, MIN_FRAME_BYTES, MAX_FRAME_BYTES) : 4 * 1024 * 1024,
     logLevel: levelIn !== undefined ? parseLogLevel(levelIn.value, levelIn.source) : 'info',
-    hostId: hostIn !== undefined ? parseName(hostIn.value, hostIn.source) : defaultHostId()
+    hostId: hostIn !== undefined ? parseName(hostIn.value, hostIn.source) : defaultHostId(),
+    chaos: parseChaos(env, name)
   }
 }
 

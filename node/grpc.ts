@@ -3,12 +3,13 @@
  * CancelJob, ListJobs). Errors map to status codes: bad arguments INVALID_ARGUMENT naming the
  * field, unknown jobs NOT_FOUND, a missing or wrong key UNAUTHENTICATED.
  */
-import { Server, ServerCredentials, status as Status, type ServerUnaryCall, type ServerWritableStream, type sendUnaryData, type Metadata } from '@grpc/grpc-js'
+import { Server, ServerCredentials, setLogger, status as Status, type ServerUnaryCall, type ServerWritableStream, type sendUnaryData, type Metadata } from '@grpc/grpc-js'
 import type { Logger } from '../config/logger.js'
 import type { MemberTable, MemberRecord } from '../actors/membership/table.js'
 import { GridError, isJobStatus, TERMINAL_STATUSES, type GridService, type JobStatus, type JobView } from '../actors/scheduler/api.js'
-import { API_KEY_HEADER, keyMatches } from './auth.js'
+import { authorized, UNAUTHENTICATED_MESSAGE } from './auth.js'
 import { loadVoikeProto } from './proto.js'
+import { checkJsonText } from './input-bounds.js'
 import { withFieldDetails } from './grpc-errors.js'
 import { addHealth } from './grpc-health.js'
 import { addReflection, voikeServiceNames } from './grpc-reflection.js'
@@ -22,6 +23,8 @@ export interface GrpcOptions {
   logger: Logger
   /** Largest request message. Default 1 MiB. */
   maxMessageBytes?: number
+  /** Adds more services before the server binds (node/grpc-hypermesh.ts). */
+  addServices?: (server: Server) => void
 }
 
 export interface GrpcServer {
@@ -34,7 +37,7 @@ export interface GrpcServer {
 interface GrpcError { code: number, details: string, metadata?: Metadata }
 
 export function memberToProto (m: MemberRecord): Record<string, unknown> {
-  return { peerId: m.peerId, addrs: m.addrs, status: m.status, cores: m.cores, memoryBytes: m.memoryBytes, version: m.version, startedAtMs: m.startedAtMs, lastSeenMs: m.lastSeenMs, leftAtMs: m.leftAtMs ?? 0, isGenesis: m.isGenesis }
+  return { peerId: m.peerId, addrs: m.addrs, status: m.status, cores: m.cores, memoryBytes: m.memoryBytes, version: m.version, startedAtMs: m.startedAtMs, lastSeenMs: m.lastSeenMs, leftAtMs: m.leftAtMs ?? 0, isGenesis: m.isGenesis, name: m.name ?? '' }
 }
 
 export function jobToProto (j: JobView): Record<string, unknown> {
@@ -48,9 +51,27 @@ export function jobToProto (j: JobView): Record<string, unknown> {
     coordinator: j.coordinator,
     createdAtMs: j.createdAtMs,
     finishedAtMs: j.finishedAtMs ?? 0,
-    segments: j.segments.map(s => ({ ...s, node: s.node ?? '', ms: s.ms ?? 0 })),
+    segments: j.segments.map(segmentToProto),
     segmentsDone: j.segmentsDone,
     segmentsTotal: j.segmentsTotal
+  }
+}
+
+const SEGMENT_KEYS = new Set(['index', 'status', 'node', 'attempts', 'ms'])
+
+/** A segment: the fixed fields, `start`/`end` when numeric (older clients), the kind's fields as JSON. */
+function segmentToProto (s: JobView['segments'][number]): Record<string, unknown> {
+  const fields: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(s)) if (!SEGMENT_KEYS.has(k)) fields[k] = v
+  return {
+    index: s.index,
+    start: typeof s.start === 'number' ? s.start : 0,
+    end: typeof s.end === 'number' ? s.end : 0,
+    status: s.status,
+    node: s.node ?? '',
+    attempts: s.attempts,
+    ms: s.ms ?? 0,
+    fieldsJson: JSON.stringify(fields)
   }
 }
 
@@ -66,16 +87,19 @@ function toGrpcError (err: unknown): GrpcError {
 }
 
 export async function startGrpc (o: GrpcOptions): Promise<GrpcServer> {
+  // grpc-js writes its own lines to stderr ("E No address added out of total 1 resolved"): they
+  // go to the node's logger instead, at debug; the failures themselves reach the caller as errors.
+  setLogger({ error: (...a: unknown[]) => { o.logger.debug('grpc-js', { text: a.map(String).join(' ') }) } })
   const { Mesh, Grid } = loadVoikeProto()
   const maxMessageBytes = o.maxMessageBytes ?? 1024 * 1024
   const server = new Server({ 'grpc.max_receive_message_length': maxMessageBytes, 'grpc.max_send_message_length': 64 * 1024 * 1024 })
 
-  const authorized = (md: Metadata): boolean => keyMatches(o.apiKey, md.get(API_KEY_HEADER)[0]?.toString())
-  const unauthenticated: GrpcError = { code: Status.UNAUTHENTICATED, details: 'missing or wrong x-voike-api-key' }
+  const isAuthorized = (md: Metadata): boolean => authorized(o.apiKey, name => md.get(name).map(String))
+  const unauthenticated: GrpcError = { code: Status.UNAUTHENTICATED, details: UNAUTHENTICATED_MESSAGE }
 
   /** Wraps a unary handler: auth, then errors mapped to status codes. */
   const unary = <Req>(fn: (req: Req) => Promise<unknown>) => (call: ServerUnaryCall<Req, unknown>, cb: sendUnaryData<unknown>): void => {
-    if (!authorized(call.metadata)) { cb(unauthenticated); return }
+    if (!isAuthorized(call.metadata)) { cb(unauthenticated); return }
     fn(call.request).then(res => { cb(null, res) }, (err: unknown) => {
       const e = toGrpcError(err)
       if (e.code === Status.INTERNAL) o.logger.error('grpc call failed', { err })
@@ -85,6 +109,7 @@ export async function startGrpc (o: GrpcOptions): Promise<GrpcServer> {
 
   const parseParams = (text: string): unknown => {
     if (text === '') return {}
+    checkJsonText(text, { field: 'params_json' })
     try { return JSON.parse(text) } catch (err) {
       throw new GridError('ERR_INVALID_ARGUMENT', `params_json is not JSON: ${(err as Error).message}`, 'params_json')
     }
@@ -105,11 +130,12 @@ export async function startGrpc (o: GrpcOptions): Promise<GrpcServer> {
       if (req.status !== '' && !isJobStatus(req.status)) {
         throw new GridError('ERR_INVALID_ARGUMENT', 'status must be queued, running, succeeded, failed or cancelled', 'status')
       }
-      const jobs = await o.grid.list({ limit: req.limit === 0 ? undefined : Math.min(req.limit, 1000), status: req.status === '' ? undefined : req.status as JobStatus })
-      return { jobs: jobs.map(jobToProto) }
+      const { jobs, missing } = await o.grid.listCluster({ limit: req.limit === 0 ? undefined : Math.min(req.limit, 1000), status: req.status === '' ? undefined : req.status as JobStatus })
+      return { jobs: jobs.map(jobToProto), partial: missing.length > 0, missing: missing.map(m => ({ peerId: m.peerId, name: m.name ?? '', reason: m.reason })) }
     }),
     WatchJob: (call: ServerWritableStream<{ id: string }, unknown>) => {
-      if (!authorized(call.metadata)) { call.destroy(Object.assign(new Error(unauthenticated.details), unauthenticated)); return }
+      // emit('error') sends the status; destroy() would drop the call without one (the client hangs).
+      if (!isAuthorized(call.metadata)) { call.emit('error', Object.assign(new Error(unauthenticated.details), unauthenticated)); return }
       const ac = new AbortController()
       call.on('cancelled', () => { ac.abort() })
       o.grid.watch(call.request.id, (p) => {
@@ -120,11 +146,12 @@ export async function startGrpc (o: GrpcOptions): Promise<GrpcServer> {
       }, (err: unknown) => {
         if (ac.signal.aborted) return
         const e = toGrpcError(err)
-        call.destroy(Object.assign(new Error(e.details), e))
+        call.emit('error', Object.assign(new Error(e.details), e))
       })
     }
   })
 
+  o.addServices?.(server)
   // Standard services for probes and tools: health (NOT_SERVING until setServing) and reflection.
   const health = addHealth(server, { services: ['', ...voikeServiceNames()] })
   const reflection = addReflection(server)

@@ -3,7 +3,8 @@
  * of gRPC. node:http, no framework: a handful of routes does not need one.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import { API_KEY_HEADER, keyMatches } from './auth.js'
+import { authorized, UNAUTHENTICATED_MESSAGE } from './auth.js'
+import { checkJsonText } from './input-bounds.js'
 import type { Registry } from 'prom-client'
 import { VoikeError } from '../config/errors.js'
 import type { Logger } from '../config/logger.js'
@@ -21,6 +22,10 @@ export interface HttpOptions {
   logger: Logger
   /** Largest request body. Default 1 MiB. */
   maxBodyBytes?: number
+  /** More fields of /health (the chaos settings when on). */
+  health?: () => Record<string, unknown>
+  /** More GET routes behind the API key (node/http-hypermesh.ts): the answer, or undefined when not theirs. */
+  extraGet?: (path: string, url: URL) => { status: number, body: unknown } | undefined
 }
 
 export interface HttpServer { address: string, close: () => Promise<void> }
@@ -48,8 +53,11 @@ async function readJson (req: IncomingMessage, maxBytes: number): Promise<unknow
     chunks.push(chunk as Buffer)
   }
   if (size === 0) throw new HttpError(400, 'request body is empty; expected JSON {"kind":..., ...params}', 'ERR_INVALID_ARGUMENT', 'body')
+  const text = Buffer.concat(chunks).toString('utf8')
+  // Depth and value count first: nothing after the parse may recurse into a hostile value.
+  checkJsonText(text, { field: 'body' })
   try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'))
+    return JSON.parse(text)
   } catch (err) {
     throw new HttpError(400, `request body is not JSON: ${(err as Error).message}`, 'ERR_INVALID_ARGUMENT', 'body')
   }
@@ -64,7 +72,10 @@ export function splitSubmitBody (body: unknown): { kind: unknown, params: unknow
     throw new HttpError(400, 'body must be a JSON object', 'ERR_INVALID_ARGUMENT', 'body')
   }
   const { kind, params, ...rest } = body as Record<string, unknown>
-  return { kind, params: params !== undefined ? params : rest }
+  if (params === undefined) return { kind, params: rest }
+  // Both forms at once: which one did the caller mean? Neither key is dropped silently.
+  for (const key in rest) throw new HttpError(400, `${key.slice(0, 64)}: give the parameters inline or in "params", not both`, 'ERR_INVALID_ARGUMENT', key.slice(0, 64))
+  return { kind, params }
 }
 
 export async function startHttp (o: HttpOptions): Promise<HttpServer> {
@@ -73,15 +84,17 @@ export async function startHttp (o: HttpOptions): Promise<HttpServer> {
   const route = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://x')
     const path = url.pathname
-    if (req.method === 'GET' && path === '/health') return send(res, 200, { status: 'ok', peerId: o.peerId })
+    if (req.method === 'GET' && path === '/health') return send(res, 200, { status: 'ok', peerId: o.peerId, ...o.health?.() })
     if (req.method === 'GET' && path === '/metrics') {
       const text = await o.registry.metrics()
       res.writeHead(200, { 'content-type': o.registry.contentType })
       res.end(text)
       return
     }
-    if (!keyMatches(o.apiKey, req.headers[API_KEY_HEADER])) throw new HttpError(401, 'missing or wrong x-voike-api-key', 'ERR_UNAUTHENTICATED')
+    if (!authorized(o.apiKey, name => req.headers[name])) throw new HttpError(401, UNAUTHENTICATED_MESSAGE, 'ERR_UNAUTHENTICATED')
     if (req.method === 'GET' && path === '/mesh/nodes') return send(res, 200, o.table.all())
+    const extra = req.method === 'GET' ? o.extraGet?.(path, url) : undefined
+    if (extra !== undefined) return send(res, extra.status, extra.body)
     if (path === '/grid/jobs' && req.method === 'POST') {
       const { kind, params } = splitSubmitBody(await readJson(req, maxBodyBytes))
       return send(res, 201, await o.grid.submit(kind, params))
@@ -92,7 +105,13 @@ export async function startHttp (o: HttpOptions): Promise<HttpServer> {
       const limit = limitText === null ? undefined : Number(limitText)
       if (limit !== undefined && (!Number.isInteger(limit) || limit < 1 || limit > 1000)) throw new HttpError(400, 'limit must be an integer 1-1000', 'ERR_INVALID_ARGUMENT', 'limit')
       if (status !== undefined && !isJobStatus(status)) throw new HttpError(400, `status must be one of ${JOB_STATUSES.join(', ')}`, 'ERR_INVALID_ARGUMENT', 'status')
-      return send(res, 200, await o.grid.list({ limit, status: status as JobStatus | undefined }))
+      const { jobs, missing } = await o.grid.listCluster({ limit, status: status as JobStatus | undefined })
+      // The body stays the array it always was; a partial list is marked in headers.
+      if (missing.length > 0) {
+        res.setHeader('x-voike-partial', 'true')
+        res.setHeader('x-voike-missing', missing.map(m => `${m.peerId}=${m.reason}`).join(', '))
+      }
+      return send(res, 200, jobs)
     }
     const m = /^\/grid\/jobs\/([A-Za-z0-9_-]{1,64})(\/cancel)?$/.exec(path)
     if (m !== null && req.method === 'GET' && m[2] === undefined) {

@@ -22,10 +22,23 @@ import type { TaskModule } from '../actors/worker/task-kinds.js'
 import { fibKind } from '../actors/kinds/fib/job.js'
 import fibTasks from '../actors/kinds/fib/task.js'
 import noopTasks from '../actors/kinds/noop/task.js'
+import { createVasmKind } from '../actors/kinds/vasm/job.js'
+import { vasmService } from '../actors/kinds/vasm/actor.js'
+import { createProgramStore, type ProgramStore } from '../actors/kinds/vasm/programs.js'
+import vasmTasks from '../actors/kinds/vasm/task.js'
 import { createStore, type MemberStore } from '../store/index.js'
 import { startHttp, type HttpServer } from './http.js'
 import { startGrpc, type GrpcServer } from './grpc.js'
 import { createNodeRegistry, registerNodeMetrics } from './node-metrics.js'
+import { chaosEnabled } from '../config/chaos.js'
+import { createChaos } from '../actors/chaos/index.js'
+import { createPerfWatch } from '../actors/perfwatch/perfwatch.js'
+import { perfwatchService } from '../actors/perfwatch/service.js'
+import { createTrust } from '../actors/trust/trust.js'
+import { trustService } from '../actors/trust/service.js'
+import { placementWeight } from '../actors/scheduler/weights.js'
+import { hypermeshRoutes } from './http-hypermesh.js'
+import { addHypermeshServices } from './grpc-hypermesh.js'
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version
 
@@ -56,10 +69,15 @@ export interface StartOptions {
   onFatal?: (err: Error) => void
 }
 
-/** The job kinds this node runs: each kind's job side (the scheduler) ... */
-const JOB_KINDS: ReadonlyArray<JobKind<any, any>> = [fibKind]
+/**
+ * The job kinds this node runs: each kind's job side (the scheduler). `vasm` shares the node's
+ * program store with its worker-side actor (actors/kinds/vasm/actor.ts) ...
+ */
+function jobKinds (programs: ProgramStore): ReadonlyArray<JobKind<any, any>> {
+  return [fibKind, createVasmKind({ programs })]
+}
 /** ... and the worker side of every kind (plus `noop`, the benches' and tests' empty task). */
-const TASK_MODULES: readonly TaskModule[] = [noopTasks, fibTasks]
+const TASK_MODULES: readonly TaskModule[] = [noopTasks, fibTasks, vasmTasks]
 
 /** A libp2p peer id in text form. */
 function isPeerId (id: string): boolean {
@@ -81,6 +99,10 @@ export async function startNode (config: NodeConfig, options: StartOptions = {})
     const store = await createStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl, schema: config.dbSchema, logger: log.child({ component: 'store' }) })
     cleanups.push(async () => { await store.close() })
     const privateKey = await loadOrCreateIdentity(config.dataDir)
+    // Chaos (VOIKE_CHAOS_*): off unless set, and loud when on.
+    const chaos = createChaos(config.chaos, registry)
+    cleanups.push(async () => { chaos.close() })
+    if (chaosEnabled(config.chaos)) log.warn('CHAOS ON: this node corrupts, drops or delays on purpose', { chaos: config.chaos })
 
     let self: MemberRecord | undefined
     let scheduler: Scheduler | undefined
@@ -112,7 +134,7 @@ export async function startNode (config: NodeConfig, options: StartOptions = {})
     cleanups.push(async () => { await mesh.stop() })
     const sys = createActorSystem({
       peerId: mesh.peerId,
-      transport: { send: (peerId, env) => { mesh.send(peerId, env) } },
+      transport: chaos.transport({ send: (peerId, env) => { mesh.send(peerId, env) } }),
       registry,
       logger: log.child({ component: 'actors' }),
       onGiveUp: (name, err) => {
@@ -144,7 +166,8 @@ export async function startNode (config: NodeConfig, options: StartOptions = {})
       lastSeenMs: Date.now(),
       leftAtMs: null,
       isGenesis: config.role === 'genesis',
-      host: config.hostId
+      host: config.hostId,
+      name: config.name
     }
     table.put(self)
     registerNodeMetrics(registry, { peerId: mesh.peerId, name: config.name, role: config.role, version: VERSION }, table)
@@ -168,10 +191,31 @@ export async function startNode (config: NodeConfig, options: StartOptions = {})
       logger: log.child({ component: 'membership' })
     }))
     const pool = createWorkerPool({ registry, tasks: TASK_MODULES, threads: config.threads, logger: log.child({ component: 'pool' }) })
-    services.push(workerService({ pool, logger: log.child({ component: 'worker' }) }))
+    const workerPool = chaos.pool(pool)
+    services.push(workerService({ pool: workerPool, logger: log.child({ component: 'worker' }) }))
+    // VASM programs by hash: served to workers as a coordinator, fetched once as a worker.
+    const programs = createProgramStore()
+    services.push(vasmService({ programs, pool: workerPool, registry, logger: log.child({ component: 'vasm' }) }))
+    const kinds = jobKinds(programs)
+    // Trust (PTA) and PerfWatch: measured health, load and RTT feed trust and placement.
+    const trust = createTrust({ selfId: mesh.peerId, table, store, registry, logger: log.child({ component: 'trust' }) })
+    await trust.load()
+    services.push(trustService(trust))
+    const perfwatch = createPerfWatch({
+      system: sys, table, registry, logger: log.child({ component: 'perfwatch' }),
+      pool: () => pool.stats(),
+      onRtt: (peer, ms) => { trust.observeRtt(peer, ms) },
+      onSummary: (peer) => { trust.observeHeartbeat(peer) }
+    })
+    services.push(perfwatchService(perfwatch))
     // Both sides of every job kind are registered before anything runs.
-    checkTaskKinds(JOB_KINDS, pool.taskKinds())
-    scheduler = createScheduler({ system: sys, store, table, registry, kinds: JOB_KINDS, logger: log.child({ component: 'scheduler' }) })
+    checkTaskKinds(kinds, pool.taskKinds())
+    scheduler = createScheduler({
+      system: sys, store, table, registry, kinds, logger: log.child({ component: 'scheduler' }),
+      onTaskOutcome: (peer, outcome) => { trust.onTaskOutcome(peer, outcome) },
+      excluded: (peer) => !trust.isTrusted(peer),
+      peerWeight: (peer) => placementWeight({ status: table.get(peer)?.status ?? 'dead', trusted: trust.isTrusted(peer), load: perfwatch.load(peer), rttMs: perfwatch.rttMs(peer), trust: trust.trust(peer) })
+    })
     services.push(schedulerService(scheduler))
     critical = spawnServices(sys, services)
     const ticker = setInterval(() => {
@@ -184,9 +228,9 @@ export async function startNode (config: NodeConfig, options: StartOptions = {})
     if (config.genesis.length > 0) await join(config.genesis, mesh, sys, self, options.joinTimeoutMs ?? 60_000, log)
     await scheduler.resume()
 
-    const http: HttpServer = await startHttp({ host: config.http.host, port: config.http.port, peerId: mesh.peerId, registry, table, grid: scheduler.grid, apiKey: config.apiKey, logger: log.child({ component: 'http' }) })
+    const http: HttpServer = await startHttp({ host: config.http.host, port: config.http.port, peerId: mesh.peerId, registry, table, grid: scheduler.grid, apiKey: config.apiKey, logger: log.child({ component: 'http' }), health: () => chaosEnabled(config.chaos) ? { chaos: config.chaos } : {}, extraGet: hypermeshRoutes({ perfwatch, trust }) })
     cleanups.push(async () => { await http.close() })
-    const grpc: GrpcServer = await startGrpc({ host: config.api.host, port: config.api.port, table, grid: scheduler.grid, apiKey: config.apiKey, logger: log.child({ component: 'grpc' }) })
+    const grpc: GrpcServer = await startGrpc({ host: config.api.host, port: config.api.port, table, grid: scheduler.grid, apiKey: config.apiKey, logger: log.child({ component: 'grpc' }), addServices: (server) => { addHypermeshServices(server, { perfwatch, trust }, config.apiKey) } })
     cleanups.push(async () => { await grpc.close() })
     // Joined, resumed and serving both APIs: gRPC health probes may send traffic now.
     grpc.setServing(true)

@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util'
 import { ConfigError } from '../config/index.js'
 import { createClient } from './client.js'
 import type { JobView } from '../actors/scheduler/api.js'
+import { formatMs, formatSegments } from './format.js'
 
 const CLI = fileURLToPath(new URL('./cli.js', import.meta.url))
 const MAX_NODES = 32
@@ -130,13 +131,11 @@ async function runDemo (client: ReturnType<typeof createClient>, peers: string[]
   })
   if (tty) process.stderr.write('\n')
   const wallMs = performance.now() - started
-  const names = new Map(peers.map((p, i) => [p, i === 0 ? 'genesis' : `…${p.slice(-8)}`]))
-  process.stdout.write('segment  range                  node         ms\n')
-  for (const s of job.segments) {
-    process.stdout.write(`${String(s.index).padStart(7)}  ${`[${s.start}, ${s.end})`.padEnd(21)}  ${(s.node === null ? '-' : names.get(s.node) ?? `…${s.node.slice(-8)}`).padEnd(11)}  ${s.ms === null ? '-' : s.ms.toFixed(1)}\n`)
-  }
+  // Nodes and durations read as everywhere else (node/format.ts): name (…short id), ms with one decimal.
+  const names = new Map((await client.listNodes().catch(() => [])).flatMap(m => m.name === undefined ? [] : [[m.peerId, m.name] as const]))
+  process.stdout.write(formatSegments(job, names))
   const byNode = new Map<string, number>()
   for (const s of job.segments) if (s.node !== null) byNode.set(s.node, (byNode.get(s.node) ?? 0) + 1)
-  process.stdout.write(`status: ${job.status}; ${byNode.size} node(s) ran segments; wall ${wallMs.toFixed(0)} ms\n`)
+  process.stdout.write(`status: ${job.status}; ${byNode.size} node(s) ran segments; wall ${formatMs(wallMs)}\n`)
   process.stdout.write(`result: ${JSON.stringify(job.result)}\n\n`)
 }

@@ -11,6 +11,8 @@ import { openSqliteStore } from './sqlite.js'
 import type { Store, StoreOptions } from './types.js'
 
 export * from './types.js'
+export type { TrustRecord, TrustStore } from './trust.js'
+export { MAX_TRUST_BATCH, MAX_TRUST_RECORDS } from './trust.js'
 export { StoreError } from './errors.js'
 export type { StoreErrorCode } from './errors.js'
 export { LATEST_VERSION as STORE_SCHEMA_VERSION, checkSchemaName } from './schema.js'

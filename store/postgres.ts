@@ -17,6 +17,7 @@ import {
   checkClaim, checkJob, checkMember, checkMemberStatus, checkSegments, checkString, jobPatchRow, listJobsArgs,
   oldestFirst, segmentPatchRows, writeCoordinator, batchJobIds
 } from './validate.js'
+import { postgresTrustStore } from './trust-postgres.js'
 
 export interface PostgresStoreOptions {
   databaseUrl: string
@@ -294,6 +295,11 @@ function postgresStore (pool: pg.Pool, logger: Logger): Store {
 
   return {
     kind: 'postgres',
+    ...postgresTrustStore(async (op, text, values) => {
+      ensureOpen(op)
+      try { return await pool.query({ text, values }) } catch (err) { throw fail(op, err) }
+    }),
+    shared: true,
 
     async upsertMember (m) {
       checkMember(m)

@@ -9,6 +9,7 @@
  */
 import { StoreError } from './errors.js'
 import { JOB_STATUSES, MEMBER_STATUSES, SEGMENT_STATUSES } from './types.js'
+import { TRUST_MIGRATION } from './trust.js'
 
 export interface Migration {
   version: number
@@ -138,7 +139,9 @@ ${indexes}`
 UPDATE segments SET descriptor = json_object('start', start_pos, 'end', end_pos) WHERE descriptor IS NULL;`,
     postgres: `ALTER TABLE segments ADD COLUMN IF NOT EXISTS descriptor JSONB;
 UPDATE segments SET descriptor = jsonb_build_object('start', start_pos, 'end', end_pos) WHERE descriptor IS NULL;`
-  }
+  },
+  // Per-peer trust (PTA, store/trust.ts).
+  TRUST_MIGRATION
 ]
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version

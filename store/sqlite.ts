@@ -16,6 +16,7 @@ import {
   checkClaim, checkJob, checkMember, checkMemberStatus, checkSegments, checkString, jobPatchRow, listJobsArgs,
   oldestFirst, segmentPatchRows, writeCoordinator, batchJobIds
 } from './validate.js'
+import { sqliteTrustStore } from './trust-sqlite.js'
 
 export const SQLITE_FILE_NAME = 'voike.db'
 
@@ -238,6 +239,8 @@ export function openSqliteStore (options: SqliteStoreOptions): Store {
 
   return {
     kind: 'sqlite',
+    ...sqliteTrustStore(db, run),
+    shared: false,
 
     async upsertMember (m) {
       checkMember(m)

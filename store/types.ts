@@ -1,4 +1,5 @@
 import type { Logger } from '../config/logger.js'
+import type { TrustStore } from './trust.js'
 
 /**
  * The status enums, defined once: the store's checks, its SQL CHECK constraints, the scheduler,
@@ -32,6 +33,11 @@ export interface MemberRecord {
   lastSeenMs: number
   leftAtMs: number | null
   isGenesis: boolean
+  /**
+   * The node's human name (`--name`, e.g. `node-4002`), shown with its short peer id. Absent for
+   * members that did not send one; not persisted (a reloaded member gets it back when it says hello).
+   */
+  name?: string
   /**
    * Identifies the machine the member runs on ('' when unknown): members on one machine share its
    * cores, and the scheduler must not oversubscribe them.
@@ -118,6 +124,11 @@ export interface MemberStore {
  */
 export interface JobStore {
   /**
+   * True when several nodes share this store (PostgreSQL): it then holds every node's jobs, and
+   * a cluster-wide list need not ask the other members. Absent or false: this node's jobs only.
+   */
+  readonly shared?: boolean
+  /**
    * Persists the job and all its segments atomically (one transaction). Every segment's jobId
    * must be job.id. A reused job id or a repeated segment index → ERR_STORE_CONFLICT, nothing kept.
    */
@@ -158,7 +169,7 @@ export interface JobStore {
 }
 
 /** The whole store: every domain's interface, and its lifecycle. Consumers take the narrow one. */
-export interface Store extends MemberStore, JobStore {
+export interface Store extends MemberStore, JobStore, TrustStore {
   readonly kind: 'sqlite' | 'postgres'
   /** Releases the database. Idempotent; any later call fails with ERR_STORE_CLOSED. */
   close: () => Promise<void>

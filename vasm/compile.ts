@@ -15,6 +15,10 @@
  *   to the interpreter, which finishes the run. Errors are therefore only ever raised by the
  *   interpreter, and the handover happens before the instruction has any effect.
  *
+ * - Self-loops of register instructions also get a typed kernel (typedLoop below): number-only
+ *   trips over unboxed registers, each a transaction that the generic block code redoes exactly
+ *   when the number path cannot finish it.
+ *
  * Safety: the generated source is built only from opcodes, register indices, pcs, block sizes
  * and safe-integer constants of a verified program (all numbers), never from user strings.
  */
@@ -87,31 +91,51 @@ function leaders (vp: VerifiedProgram): number[] {
 
 export function generate (vp: VerifiedProgram): string {
   const starts = leaders(vp)
-  const out: string[] = [
-    '"use strict";',
-    'return function vasmCompiled (H, S, K, R, vs, cs, budget, md, ms, L) {',
-    `  let ${Array.from({ length: 16 }, (_, i) => `r${i} = R[${i}]`).join(', ')};`,
-    '  let fuel = 0, pc = 0, t, x;',
-    '  dispatch: for (;;) {',
-    '    switch (pc) {'
-  ]
+  const kernels: string[] = []
+  const body: string[] = []
+  const misses: string[] = []
+  const typedStarts: number[] = []
   for (let b = 0; b < starts.length - 1; b++) {
     const s = starts[b]
     const k = starts[b + 1] - s
     const lastPc = s + k - 1
     // A block ending in a jump to its own start is a loop of its own: no dispatch per trip.
     const selfLoop = vp.code[lastPc * 4] === Op.JMP && vp.code[lastPc * 4 + 1] === s
-    out.push(`      case ${s}:`)
-    if (selfLoop) out.push(`        b${s}: for (;;) {`)
-    out.push(`        if (fuel > budget - ${k}) return S(${s}, fuel, [${REGS}], vs, cs);`)
-    out.push(`        fuel += ${k};`)
-    for (let j = 0; j < k; j++) out.push('        ' + instr(vp, s + j, j, k, selfLoop ? s : -1))
-    if (selfLoop) out.push('        }')
+    body.push(`      case ${s}:`)
+    if (selfLoop) {
+      body.push(`        b${s}: for (;;) {`)
+      const typed = typedLoop(vp, s, k)
+      if (typed !== undefined) {
+        kernels.push(...typed.kernel)
+        body.push(...typed.entry)
+        misses.push(`, miss${s} = 0`)
+        typedStarts.push(s)
+      }
+    }
+    body.push(`        if (fuel > budget - ${k}) return S(${s}, fuel, [${REGS}], vs, cs);`)
+    body.push(`        fuel += ${k};`)
+    for (let j = 0; j < k; j++) body.push('        ' + instr(vp, s + j, j, k, selfLoop ? s : -1))
+    if (selfLoop) body.push('        }')
   }
-  out.push(`      case ${vp.length}: return { value: r0, fuel };`)
-  out.push('      default: throw new Error("vasm: compiled code reached an unknown pc " + pc);')
-  out.push('    }', '  }', '};')
-  return out.join('\n')
+  return [
+    '"use strict";',
+    ...kernels,
+    // Kernels run a long loop on their first calls; warmed with empty runs (tr = 0: no trip, no
+    // effect) they have feedback for their entry and exit too, so the optimiser does not compile
+    // them without it and fall back (measured: several slow runs before settling otherwise).
+    ...(kernels.length > 0 ? [`{ const W = new Float64Array(${TYPED_STATE_SLOTS}); for (let i = 0; i < 256; i++) { ${typedStarts.map(s => `T${s}(W, 0);`).join(' ')} } }`] : []),
+    'return function vasmCompiled (H, S, K, R, vs, cs, budget, md, ms, L) {',
+    `  let ${Array.from({ length: 16 }, (_, i) => `r${i} = R[${i}]`).join(', ')};`,
+    // miss<s>: entries into block s's typed loop that aborted before completing a trip (see typedLoop).
+    `  let fuel = 0, pc = 0, t, x${misses.join('')};`,
+    ...(kernels.length > 0 ? [`  const N = new Float64Array(${TYPED_STATE_SLOTS});`] : []),
+    '  dispatch: for (;;) {',
+    '    switch (pc) {',
+    ...body,
+    `      case ${vp.length}: return { value: r0, fuel };`,
+    '      default: throw new Error("vasm: compiled code reached an unknown pc " + pc);',
+    '    }', '  }', '};'
+  ].join('\n')
 }
 
 /** Code for instruction `pc`, the j-th of a block of k (`loopStart`: the block's start when it loops on itself, else -1). */
@@ -196,4 +220,147 @@ function instr (vp: VerifiedProgram, pc: number, j: number, k: number, loopStart
     case Op.POP: return `if (vs.length === 0) ${bail} ${D} = vs.pop();`
     default: throw new Error(`vasm: unknown opcode ${op} at ${pc} in a verified program`)
   }
+}
+
+/** Instructions a typed loop can run: they touch only registers and cost 1 on numbers. */
+const TYPED_OK = new Set<number>([
+  Op.NOP, Op.LOAD_CONST, Op.MOV, Op.ADD, Op.SUB, Op.MUL, Op.DIV, Op.MOD, Op.INC, Op.DEC,
+  Op.CMPLT, Op.CMPLE, Op.CMPEQ, Op.CMPNE, Op.CMPGT, Op.CMPGE, Op.AND, Op.OR, Op.NOT, Op.NEG, Op.ABS,
+  Op.BAND, Op.BOR, Op.BXOR, Op.JIF, Op.JZ, Op.JMP
+])
+/** Zero-progress entries after which a block stops trying its typed loop for the rest of the run. */
+const TYPED_MISS_LIMIT = 4
+/** Most trips granted at once (keeps the trip counter a small integer); the loop re-enters after. */
+const TYPED_TRIPS_CAP = 1 << 30
+
+/** Registers an instruction reads and writes (operands in table order; jumps read only JIF/JZ's register). */
+function regsOf (op: number, x: number, y: number, z: number): { reads: number[], writes: number[] } {
+  switch (op) {
+    case Op.NOP: case Op.JMP: return { reads: [], writes: [] }
+    case Op.LOAD_CONST: return { reads: [], writes: [x] }
+    case Op.MOV: case Op.NOT: case Op.NEG: case Op.ABS: return { reads: [y], writes: [x] }
+    case Op.INC: case Op.DEC: return { reads: [x], writes: [x] }
+    case Op.JIF: case Op.JZ: return { reads: [x], writes: [] }
+    default: return { reads: [y, z], writes: [x] }
+  }
+}
+
+/** Slots of the typed loops' state array: the 16 registers, then the trips done. */
+const TYPED_STATE_SLOTS = 17
+/** Trips per kernel call: many short calls let the engine optimise the kernel as a whole function. */
+const TYPED_CHUNK_TRIPS = 4096
+
+/**
+ * A number-only version of a self-looping block. While every register the block touches holds a
+ * number, trips run in a separate kernel function `T<s>(N, tr)` over a Float64Array of the
+ * registers, so the engine keeps them unboxed: no type checks, no boxing, a trip counter instead
+ * of fuel arithmetic. The kernel runs at most `tr` trips per call (a chunk: short calls get the
+ * kernel optimised as a whole function rather than by on-stack replacement) and stores the trips
+ * done in N[16].
+ *
+ * Each trip is a transaction: the registers it writes are saved at its start, and anything the
+ * number path cannot do exactly (a result beyond 2^53 - 1, a bitwise operand beyond int32,
+ * division by zero) restores them and returns -2 before the trip has any effect; the generic code
+ * of the same block then runs that trip (and raises errors through the interpreter as usual).
+ * Fuel is exact: only trips whose whole base cost fits are granted, every instruction here costs
+ * 1 on numbers (W = 1, M = 1), and a conditional exit after the block's j-th instruction returns
+ * j and is charged j + 1 for the partial trip, as the interpreter would. A kernel returns -1 when
+ * it used up its trips.
+ *
+ * Returns undefined when the block has instructions outside TYPED_OK or a big constant.
+ */
+function typedLoop (vp: VerifiedProgram, s: number, k: number): { kernel: string[], entry: string[] } | undefined {
+  const c = vp.code
+  const used = new Set<number>()
+  const written = new Set<number>()
+  for (let pc = s; pc < s + k; pc++) {
+    const op = c[pc * 4]
+    if (!TYPED_OK.has(op)) return undefined
+    if (op === Op.LOAD_CONST && typeof vp.consts[c[pc * 4 + 2]] !== 'number') return undefined
+    const { reads, writes } = regsOf(op, c[pc * 4 + 1], c[pc * 4 + 2], c[pc * 4 + 3])
+    for (const r of reads) used.add(r)
+    for (const r of writes) { used.add(r); written.add(r) }
+  }
+  const regs = [...used].sort((a, b) => a - b)
+  const saved = [...written].sort((a, b) => a - b)
+  const guard = regs.map(r => ` && typeof r${r} === "number"`).join('')
+  const restore = saved.map(r => `n${r} = s${r};`).join(' ')
+  const abort = `{ ${restore} code = -2; break t; }`
+  const kernel: string[] = [
+    `const T${s} = function (N, tr) {`,
+    `  let ${[...regs.map(r => `n${r} = N[${r}]`), 'dn = 0', 'code = -1', 't'].join(', ')};`,
+    '  t: while (dn < tr) {'
+  ]
+  if (saved.length > 0) kernel.push(`    const ${saved.map(r => `s${r} = n${r}`).join(', ')};`)
+  const exits: string[] = []
+  for (let j = 0; j < k; j++) {
+    const pc = s + j
+    const op = c[pc * 4]
+    const x = c[pc * 4 + 1]
+    const y = c[pc * 4 + 2]
+    const z = c[pc * 4 + 3]
+    const D = `n${x}`
+    const A = `n${y}`
+    const B = `n${z}`
+    const exit = (target: number): string => {
+      exits.push(`if (t === ${j}) { fuel += ${j + 1}; pc = ${target}; continue dispatch; }`)
+      return `{ code = ${j}; break t; }`
+    }
+    // One compare for |t| ≤ 2^53 - 1 (measured faster than two in the kernel's hot loop).
+    const safe = (expr: string, fix: string): string =>
+      `t = ${expr}; if (Math.abs(t) > ${MS}) ${abort} ${D} = t${fix};`
+    const bits = (sym: string): string =>
+      `if ((${A} | 0) !== ${A} || (${B} | 0) !== ${B}) ${abort} ${D} = ${A} ${sym} ${B};`
+    let line: string
+    switch (op) {
+      case Op.NOP: line = ';'; break
+      case Op.LOAD_CONST: line = `${D} = ${String(vp.consts[y])};`; break
+      case Op.MOV: line = `${D} = ${A};`; break
+      case Op.ADD: line = safe(`${A} + ${B}`, ''); break
+      case Op.SUB: line = safe(`${A} - ${B}`, ''); break
+      case Op.MUL: line = safe(`${A} * ${B}`, ' + 0'); break
+      case Op.DIV: line = `if (${B} === 0) ${abort} ${D} = Math.trunc(${A} / ${B}) + 0;`; break
+      case Op.MOD: line = `if (${B} === 0) ${abort} ${D} = (${A} % ${B}) + 0;`; break
+      case Op.INC: line = `if (${D} >= ${MS}) ${abort} ${D} = ${D} + 1;`; break
+      case Op.DEC: line = `if (${D} <= -${MS}) ${abort} ${D} = ${D} - 1;`; break
+      case Op.CMPLT: line = `${D} = ${A} < ${B} ? 1 : 0;`; break
+      case Op.CMPLE: line = `${D} = ${A} <= ${B} ? 1 : 0;`; break
+      case Op.CMPEQ: line = `${D} = ${A} === ${B} ? 1 : 0;`; break
+      case Op.CMPNE: line = `${D} = ${A} !== ${B} ? 1 : 0;`; break
+      case Op.CMPGT: line = `${D} = ${A} > ${B} ? 1 : 0;`; break
+      case Op.CMPGE: line = `${D} = ${A} >= ${B} ? 1 : 0;`; break
+      case Op.AND: line = `${D} = ${A} !== 0 && ${B} !== 0 ? 1 : 0;`; break
+      case Op.OR: line = `${D} = ${A} !== 0 || ${B} !== 0 ? 1 : 0;`; break
+      case Op.NOT: line = `${D} = ${A} === 0 ? 1 : 0;`; break
+      case Op.NEG: line = `${D} = 0 - ${A};`; break
+      case Op.ABS: line = `${D} = Math.abs(${A});`; break
+      case Op.BAND: line = bits('&'); break
+      case Op.BOR: line = bits('|'); break
+      case Op.BXOR: line = bits('^'); break
+      case Op.JIF: line = `if (n${x} !== 0) ${exit(y)}`; break
+      case Op.JZ: line = `if (n${x} === 0) ${exit(y)}`; break
+      // The block's last instruction, back to its start: the trip is complete.
+      case Op.JMP: line = 'dn++;'; break
+      default: throw new Error(`vasm: opcode ${op} in a typed loop`)
+    }
+    kernel.push('    ' + line)
+  }
+  kernel.push('  }', `  ${regs.map(r => `N[${r}] = n${r};`).join(' ')} N[16] = dn;`, '  return code;', '};')
+  const load = regs.map(r => `N[${r}] = r${r};`).join(' ')
+  const store = regs.map(r => `r${r} = N[${r}] + 0;`).join(' ')
+  const entry: string[] = [
+    `        if (miss${s} < ${TYPED_MISS_LIMIT}${guard}) {`,
+    `          ${load}`,
+    '          for (;;) {',
+    `            x = Math.min(Math.floor((budget - fuel) / ${k}), ${TYPED_CHUNK_TRIPS});`,
+    `            t = T${s}(N, x);`,
+    `            fuel += N[16] * ${k};`,
+    `            if (t !== -1 || N[16] < ${TYPED_CHUNK_TRIPS}) break;`,
+    '          }',
+    `          ${store}`,
+    ...exits.map(e => '          ' + e),
+    `          if (t === -2 && N[16] === 0) miss${s}++;`,
+    '        }'
+  ]
+  return { kernel, entry }
 }

@@ -14,10 +14,14 @@
  * thresholds 2^(64·2^k), which costs O(1) per comparison, not O(size).
  */
 
+import assert from 'node:assert'
+
 export type Val = number | bigint
 
 export const MAX_SAFE = Number.MAX_SAFE_INTEGER
 const MAX_SAFE_BIG = BigInt(MAX_SAFE)
+// A constant, so the comparisons below do not negate (allocate) a bigint on every call.
+const MIN_SAFE_BIG = -MAX_SAFE_BIG
 
 /** Per-run integer limit: results with |v| ≥ 2^maxBits are "integer too large". */
 export interface IntLimit {
@@ -40,7 +44,7 @@ export function intLimit (maxBits: number): IntLimit {
 }
 
 export function toVal (v: bigint): Val {
-  return v <= MAX_SAFE_BIG && v >= -MAX_SAFE_BIG ? Number(v) : v
+  return v <= MAX_SAFE_BIG && v >= MIN_SAFE_BIG ? Number(v) : v
 }
 
 export function toBig (v: Val): bigint {
@@ -49,7 +53,7 @@ export function toBig (v: Val): bigint {
 
 /** A bigint result in canonical form, or undefined when it breaks the limit. */
 function fit (r: bigint, L: IntLimit): Val | undefined {
-  if (r <= MAX_SAFE_BIG && r >= -MAX_SAFE_BIG) return Number(r)
+  if (r <= MAX_SAFE_BIG && r >= MIN_SAFE_BIG) return Number(r)
   if (r >= L.lim || r <= L.nlim) return undefined
   return r
 }
@@ -70,36 +74,52 @@ function threshold (k: number): void {
 }
 threshold(1)
 
-function fits (x: bigint, k: number): boolean {
-  if (k >= POS.length) threshold(k)
-  return x < POS[k] && x > NEG[k]
+/** 2^k for every class k (a table: `2 ** k` is a slow floating-point pow in optimised code). */
+const POW2 = Array.from({ length: MAX_CLASS + 2 }, (_, k) => 2 ** k)
+
+/**
+ * The class last found. A search starts there and walks up or down: the values of one loop's
+ * registers mostly share a class, so a class usually costs two comparisons (one for the sign)
+ * instead of a binary search. The result is exact wherever the walk starts; only speed depends
+ * on the hint.
+ */
+let hint = 0
+
+function bigClass (x: bigint): number {
+  let k = hint
+  if (x >= 0n) {
+    if (x < POS[k]) {
+      while (k > 0 && x < POS[k - 1]) k--
+    } else {
+      do { k++; if (k >= POS.length) threshold(k) } while (x >= POS[k])
+    }
+  } else if (x > NEG[k]) {
+    while (k > 0 && x > NEG[k - 1]) k--
+  } else {
+    do { k++; if (k >= POS.length) threshold(k) } while (x <= NEG[k])
+  }
+  // |x| < 2^maxBits ≤ 2^(2^24) = the threshold of MAX_CLASS, so the walk stops there.
+  assert(k <= MAX_CLASS, 'vasm: integer beyond the largest size class')
+  hint = k
+  return k
 }
 
 /** k with W(x) = 2^k: the smallest class whose threshold exceeds |x|. */
 export function sizeClass (x: Val): number {
-  if (typeof x === 'number' || fits(x, 0)) return 0
-  if (fits(x, 1)) return 1
-  let lo = 2
-  let hi = MAX_CLASS
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1
-    if (fits(x, mid)) hi = mid
-    else lo = mid + 1
-  }
-  return lo
+  return typeof x === 'number' ? 0 : bigClass(x)
 }
 
 /** W(x) in words. */
 export function words (x: Val): number {
-  return 2 ** sizeClass(x)
+  return typeof x === 'number' ? 1 : POW2[bigClass(x)]
 }
 
 /** Cost of a `linear` instruction: W of its largest operand. */
 export function costLin (a: Val, b: Val): number {
-  if (typeof a === 'number' && typeof b === 'number') return 1
-  const ka = sizeClass(a)
-  if (typeof b === 'number' || fits(b, ka)) return 2 ** ka
-  return 2 ** sizeClass(b)
+  if (typeof a === 'number') return typeof b === 'number' ? 1 : POW2[bigClass(b)]
+  const ka = bigClass(a)
+  if (typeof b === 'number' || (b < POS[ka] && b > NEG[ka])) return POW2[ka]
+  return POW2[bigClass(b)]
 }
 
 const POW3 = Array.from({ length: MAX_CLASS + 1 }, (_, k) => 3 ** k)
@@ -113,7 +133,7 @@ export function costMul (a: Val, b: Val): number {
   let i = sizeClass(a)
   let j = sizeClass(b)
   if (i < j) { const t = i; i = j; j = t }
-  return 2 ** (i - j) * POW3[j]
+  return POW2[i - j] * POW3[j]
 }
 
 /** Cost of SHL/SHR: W(a) plus the left shift distance in words (the distance clamped to maxBits). */

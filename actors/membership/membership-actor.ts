@@ -61,6 +61,9 @@ const PEER_ID_RE = /^(?:[1-9A-HJ-NP-Za-km-z]{40,100}|b[a-z2-7]{50,120})$/
 export const looksLikePeerId = (peerId: string): boolean => PEER_ID_RE.test(peerId)
 
 /** Validates a member record that came from the network; returns a clean copy. */
+/** A node name as config/ accepts it (`--name`). */
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/
+
 export function parseMember (value: unknown, isValidPeerId: (id: string) => boolean = looksLikePeerId): MemberRecord {
   const m = value as Partial<MemberRecord> | null
   const fail = (field: string): never => { throw new ReplyError('ERR_INVALID_MEMBER', `member.${field} is missing or invalid`) }
@@ -83,7 +86,9 @@ export function parseMember (value: unknown, isValidPeerId: (id: string) => bool
     leftAtMs: typeof m.leftAtMs === 'number' ? m.leftAtMs : null,
     isGenesis: m.isGenesis === true,
     // Older members do not send it: unknown host, never grouped with others.
-    host: typeof m.host === 'string' && m.host.length <= 128 ? m.host : ''
+    host: typeof m.host === 'string' && m.host.length <= 128 ? m.host : '',
+    // Older members do not send a name; a bad one is dropped rather than refusing the member.
+    ...(typeof m.name === 'string' && NAME_RE.test(m.name) ? { name: m.name } : {})
   }
 }
 

@@ -40,6 +40,20 @@ export interface JobView {
   segments: SegmentView[]
 }
 
+/** A member whose jobs a cluster-wide list lacks, and why. */
+export interface MissingMember {
+  peerId: string
+  /** Its node name, when known. */
+  name?: string
+  reason: 'suspect' | 'dead' | 'left' | 'no answer' | 'truncated'
+}
+
+export interface JobList {
+  jobs: JobView[]
+  /** Empty when the list is complete. */
+  missing: MissingMember[]
+}
+
 export interface JobProgress {
   id: string
   status: JobStatus
@@ -52,7 +66,15 @@ export interface GridService {
   submit: (kind: unknown, params: unknown) => Promise<JobView>
   /** Any job of the cluster: this node's store first, then the other members. Null when unknown. */
   get: (id: string, options?: { signal?: AbortSignal }) => Promise<JobView | null>
+  /** The cluster's jobs, newest first, without segments (listCluster's `jobs`). */
   list: (options: { limit?: number, status?: JobStatus }) => Promise<JobView[]>
+  /**
+   * The cluster's jobs from any node: this node's, and (unless the store is shared) every other
+   * member's, asked in parallel and merged, newest first, at most `limit` (default 100, 1..1000).
+   * `missing` names the members whose jobs could not be included (down, or no answer in time):
+   * the list is partial when it is not empty.
+   */
+  listCluster: (options: { limit?: number, status?: JobStatus }) => Promise<JobList>
   /** Throws GridError ERR_NOT_FOUND. Cancelling a finished job returns it unchanged. */
   cancel: (id: string) => Promise<JobView>
   /**

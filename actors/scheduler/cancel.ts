@@ -39,7 +39,8 @@ export class Cancels {
     if (here !== null && !('forwardTo' in here)) return here
     let coordinator = here?.forwardTo
     if (coordinator === undefined) {
-      const view = await this.o.reads.askOthers(jobId)
+      // Unknown to every member that answered: not found, or unavailable when its coordinator is down.
+      const view = await this.o.reads.findElsewhere(jobId)
       if (view === null) throw new GridError('ERR_NOT_FOUND', `no job ${jobId}`)
       if (TERMINAL_STATUSES.has(view.status)) return view
       coordinator = view.coordinator

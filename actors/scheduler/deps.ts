@@ -10,6 +10,7 @@ import { invalidOption } from './errors.js'
 import type { JobKind } from './kinds.js'
 import type { SchedulerLimits } from './limits.js'
 import type { ResultPolicy } from './policy.js'
+import type { TaskOutcome } from './metrics.js'
 
 export interface SchedulerDeps {
   /** The node's actor system; `system.peerId` is this coordinator's id. */
@@ -29,6 +30,12 @@ export interface SchedulerDeps {
   /** Default silentLogger. */
   logger?: Logger
   limits?: SchedulerLimits
+  /** Told every counted task outcome with the peer it concerns (trust's failure-rate signal). */
+  onTaskOutcome?: (peerId: string, outcome: TaskOutcome) => void
+  /** Peers that must get no work (distrusted); never applied to this node. Default none. */
+  excluded?: (peerId: string) => boolean
+  /** A peer's placement weight in [0, 1] (weights.ts); scales its credits. Default 1. */
+  peerWeight?: (peerId: string) => number
 }
 
 export function checkDeps (deps: SchedulerDeps): void {
@@ -42,4 +49,5 @@ export function checkDeps (deps: SchedulerDeps): void {
   if (!Array.isArray(deps.kinds)) throw invalidOption('kinds', 'must be an array of job kinds')
   if (deps.resultPolicy !== undefined && typeof deps.resultPolicy?.decide !== 'function') throw invalidOption('resultPolicy', 'must be a ResultPolicy')
   if (deps.targetActor !== undefined && (typeof deps.targetActor !== 'string' || deps.targetActor.length === 0)) throw invalidOption('targetActor', 'must be an actor name')
+  for (const f of ['onTaskOutcome', 'excluded', 'peerWeight'] as const) if (deps[f] !== undefined && typeof deps[f] !== 'function') throw invalidOption(f, 'must be a function')
 }

@@ -12,7 +12,7 @@ import type { InFlightLedger } from './ledger.js'
 import type { Limits } from './limits.js'
 import type { TaskOutcome } from './metrics.js'
 import type { WriteBehind } from './persistence.js'
-import { freeCredits, placeTasks } from './placement.js'
+import { freeCredits, placeTasks, type PeerLoad } from './placement.js'
 import { pickPending, segContext, type InFlight, type JobState, type SegState } from './state.js'
 
 export interface DispatcherOptions {
@@ -30,6 +30,8 @@ export interface DispatcherOptions {
   targetActor: string
   isClosed: () => boolean
   countTask: (job: JobState, outcome: TaskOutcome) => void
+  /** The loads placement sees, after exclusions and weights (weights.ts); default as they are. */
+  weigh?: (loads: PeerLoad[]) => PeerLoad[]
 }
 
 export class Dispatcher {
@@ -52,7 +54,8 @@ export class Dispatcher {
   pump (): void {
     if (this.o.isClosed() || this.o.active.length === 0) return
     const now = Date.now()
-    const loads = this.o.ledger.loads(this.o.table, now)
+    const raw = this.o.ledger.loads(this.o.table, now)
+    const loads = this.o.weigh === undefined ? raw : this.o.weigh(raw)
     const free = freeCredits(loads)
     if (free === 0) return
     const { picks, nextRr } = pickPending(this.o.active, this.jobRr, free)

@@ -9,6 +9,7 @@
  * JSON, the views show what `describe` returns.
  */
 import { GridError } from './api.js'
+import { FATAL_TASK_CODES } from './limits.js'
 
 /** What every method of a kind learns about the job. */
 export interface JobContext<P> {
@@ -46,6 +47,12 @@ export interface JobKind<P = unknown, D = unknown> {
    * the other methods get). Throws GridError ERR_INVALID_ARGUMENT naming the field.
    */
   validate: (params: unknown) => P
+  /**
+   * Optional: the parameter names the kind takes. When given, a parameter object with any other
+   * key is rejected before `validate`, naming that key (a typo such as `segmnets` is an error, not
+   * silently dropped). Kinds without it must reject unknown keys in `validate` themselves.
+   */
+  readonly params?: readonly string[]
   /** The segments' descriptors, in order (plain JSON); at least one, at most MAX_SEGMENTS_PER_JOB. */
   split: (params: P) => D[]
   /** Checks a descriptor read back from the store (resume, takeover); throws when unusable. */
@@ -76,6 +83,22 @@ export interface JobKind<P = unknown, D = unknown> {
   estimateMs?: (seg: SegmentContext<P, D>) => number
   /** Optional: whether two checked values of one segment agree (default: same JSON). */
   equal?: (a: unknown, b: unknown) => boolean
+  /**
+   * Optional: true for a task error code that any node would hit again (a deterministic
+   * program's runtime error): the job then fails at once instead of retrying the segment.
+   */
+  isFatalError?: (code: string) => boolean
+}
+
+/**
+ * Why a failed task ends its job at once, or undefined when another attempt may succeed: the
+ * wording goes into the job's error, so a user sees the failure was not a lost node.
+ */
+export function fatalReason (kind: JobKind<any, any>, code: string): string | undefined {
+  if (FATAL_TASK_CODES.has(code)) return 'failed'
+  let fatal = false
+  try { fatal = kind.isFatalError?.(code) === true } catch { fatal = false }
+  return fatal ? 'failed with a deterministic error (not retried: every node would fail the same way)' : undefined
 }
 
 /** A segment's timeout allows this many times its estimated cost (slower machines, shared cores). */
@@ -120,7 +143,7 @@ export function createKindRegistry (kinds: ReadonlyArray<JobKind<any, any>>): Ki
     for (const fn of METHODS) {
       if (typeof k[fn] !== 'function') throw new TypeError(`job kind ${k.name}: ${fn} must be a function`)
     }
-    for (const fn of ['estimateMs', 'equal'] as const) {
+    for (const fn of ['estimateMs', 'equal', 'isFatalError'] as const) {
       if (k[fn] !== undefined && typeof k[fn] !== 'function') throw new TypeError(`job kind ${k.name}: ${fn} must be a function when given`)
     }
     if (!Array.isArray(k.taskKinds) || k.taskKinds.length === 0 || !k.taskKinds.every((t: unknown) => typeof t === 'string')) {
@@ -162,4 +185,24 @@ export function resolveKind (registry: KindRegistry, kind: unknown): JobKind<any
     throw new GridError('ERR_UNKNOWN_KIND', `kind: unknown job kind ${JSON.stringify(kind.slice(0, 64))} (known: ${known})`, 'kind')
   }
   return k
+}
+
+/** Keys of a parameter object checked against `kind.params` (at most this many looked at). */
+const MAX_PARAM_KEYS_CHECKED = 1024
+
+/**
+ * Rejects a parameter the kind does not take (ERR_INVALID_ARGUMENT naming it), when the kind
+ * lists its parameters (`JobKind.params`). Anything but a plain object is left to `validate`.
+ */
+export function checkParamNames (kind: JobKind<any, any>, params: unknown): void {
+  if (kind.params === undefined || typeof params !== 'object' || params === null || Array.isArray(params)) return
+  let seen = 0
+  for (const key in params) {
+    if (!Object.hasOwn(params, key)) continue
+    if (!kind.params.includes(key)) {
+      const name = key.length > 64 ? key.slice(0, 64) + '…' : key
+      throw new GridError('ERR_INVALID_ARGUMENT', `${name}: unknown parameter of ${kind.name} jobs (they take ${kind.params.join(', ')})`, name)
+    }
+    if (++seen >= MAX_PARAM_KEYS_CHECKED) return
+  }
 }

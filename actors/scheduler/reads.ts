@@ -7,16 +7,18 @@
 import type { Logger } from '../../config/logger.js'
 import type { JobRecord, JobStore } from '../../store/types.js'
 import type { ActorSystem } from '../runtime/types.js'
-import type { MemberTable } from '../membership/table.js'
-import { GridError, TERMINAL_STATUSES, isJobStatus, type JobProgress, type JobStatus, type JobView } from './api.js'
+import type { MemberRecord, MemberTable } from '../membership/table.js'
+import { ReplyError } from '../runtime/errors.js'
+import { GridError, TERMINAL_STATUSES, isJobStatus, type JobList, type JobProgress, type JobStatus, type JobView, type MissingMember } from './api.js'
 import { SchedulerError, SchedulerErrorCode } from './errors.js'
+import { coordinatorOfJobId, JOB_ID_RE } from './job-id.js'
+import { capReply, LIST_FANOUT, ListMerger, parseListReply, type ListReply } from './listing.js'
 import type { KindRegistry } from './kinds.js'
 import { LIST_CONCURRENCY, type Limits } from './limits.js'
 import type { JobState, Watcher } from './state.js'
 import { isJobView, progressOf, progressOfView, viewFromStore, viewOf } from './views.js'
 
-/** Job ids: what the HTTP route and the store accept. */
-export const JOB_ID_RE = /^[A-Za-z0-9_-]{1,64}$/
+export { JOB_ID_RE }
 
 export interface ReadsOptions {
   system: ActorSystem
@@ -135,7 +137,7 @@ export class Reads {
     this.o.assertOpen()
     const jobId = checkId(id)
     const here = await this.getHere(jobId)
-    if (here === null) return await this.askOthers(jobId, signal)
+    if (here === null) return await this.findElsewhere(jobId, signal)
     // A store copy of a job running elsewhere lags its coordinator (writes are batched, and a
     // shared store holds every node's jobs): ask the coordinator first, briefly.
     if (here.status !== 'running' || here.coordinator === this.o.selfId || this.o.jobs.has(jobId)) return here
@@ -170,36 +172,101 @@ export class Reads {
 
   /** Asks every other alive member's scheduler; the first that knows the job answers. */
   async askOthers (id: string, signal?: AbortSignal): Promise<JobView | null> {
+    return (await this.askOthersDetailed(id, signal)).view
+  }
+
+  /**
+   * A job this node does not hold: the other members', or null when none has it. When none has
+   * it and its id names a coordinator that is down or did not answer (job-id.ts), the truth is
+   * "unavailable", not "not found": throws ERR_UNAVAILABLE naming that coordinator.
+   */
+  async findElsewhere (id: string, signal?: AbortSignal): Promise<JobView | null> {
+    const { view, unanswered } = await this.askOthersDetailed(id, signal)
+    if (view !== null) return view
+    const m = coordinatorOfJobId(id, this.o.table.all())
+    if (m === undefined || m.peerId === this.o.selfId) return null
+    // Alive and it answered: it does not know the job either.
+    if (m.status === 'alive' && !unanswered.has(m.peerId)) return null
+    const how = m.status === 'alive' ? 'did not answer' : m.leftAtMs !== null ? 'has left the cluster' : `is ${m.status}`
+    const name = m.name !== undefined && m.name !== '' ? `${m.name} ` : ''
+    throw new GridError('ERR_UNAVAILABLE', `job ${id} is unavailable: its coordinator ${name}(${m.peerId}) ${how}; its jobs come back with it`)
+  }
+
+  /** Every other alive member asked; `unanswered`: those whose ask failed (timeout, unreachable). */
+  private async askOthersDetailed (id: string, signal?: AbortSignal): Promise<{ view: JobView | null, unanswered: Set<string> }> {
+    const unanswered = new Set<string>()
     const others = this.o.table.alive().filter(m => m.peerId !== this.o.selfId)
-    if (others.length === 0) return null
+    if (others.length === 0) return { view: null, unanswered }
     const ac = new AbortController()
     const onAbort = (): void => { ac.abort() }
     signal?.addEventListener('abort', onAbort, { once: true })
     try {
-      return await new Promise<JobView | null>((resolve) => {
+      const view = await new Promise<JobView | null>((resolve) => {
         let left = others.length
         for (const m of others) {
           this.o.system.ask<unknown>(this.o.system.ref(m.peerId, this.o.selfActor), { type: 'get', id }, { timeoutMs: this.o.limits.remoteAskTimeoutMs, signal: ac.signal, from: this.o.selfActor }).then(
             (v) => { if (isJobView(v, id)) resolve(v) },
-            (err: unknown) => { this.o.log.debug('remote get failed', { peer: m.peerId, job: id, err }) }
+            (err: unknown) => {
+              unanswered.add(m.peerId)
+              this.o.log.debug('remote get failed', { peer: m.peerId, job: id, err })
+            }
           ).finally(() => { if (--left === 0) resolve(null) })
         }
       })
+      return { view, unanswered }
     } finally {
       signal?.removeEventListener('abort', onAbort)
       ac.abort()
     }
   }
 
+  /**
+   * The cluster's jobs: this node's, and every other member's unless the store is shared (then
+   * this node's store holds them all), merged. Members down or not answering in
+   * remoteAskTimeoutMs are named in `missing`.
+   */
+  async listCluster (options: { limit?: number, status?: JobStatus } = {}): Promise<JobList> {
+    this.o.assertOpen()
+    const { limit = DEFAULT_LIST_LIMIT, status } = checkListOptions(options ?? {}, (field, message) => new GridError('ERR_INVALID_ARGUMENT', `${field}: ${message}`, field))
+    const local = await this.list({ limit, status })
+    if (this.o.store.shared === true) return { jobs: local, missing: [] }
+    const merged = new ListMerger(limit)
+    merged.add(this.o.selfId, local)
+    const missing: MissingMember[] = []
+    const miss = (m: MemberRecord, reason: MissingMember['reason']): void => {
+      missing.push(m.name !== undefined && m.name !== '' ? { peerId: m.peerId, name: m.name, reason } : { peerId: m.peerId, reason })
+    }
+    const asked: MemberRecord[] = []
+    for (const m of this.o.table.all()) {
+      if (m.peerId === this.o.selfId) continue
+      if (m.status === 'dead') miss(m, m.leftAtMs !== null ? 'left' : 'dead')
+      else asked.push(m) // a suspect member may still answer
+    }
+    await forEachLimited(asked, LIST_FANOUT, async (m) => {
+      let reply: ListReply | null = null
+      try {
+        reply = parseListReply(await this.o.system.ask<unknown>(this.o.system.ref(m.peerId, this.o.selfActor), status === undefined ? { type: 'list', limit } : { type: 'list', limit, status }, { timeoutMs: this.o.limits.remoteAskTimeoutMs, from: this.o.selfActor }))
+      } catch (err) {
+        this.o.log.debug('remote list failed', { peer: m.peerId, err })
+      }
+      if (reply === null) { miss(m, m.status === 'suspect' ? 'suspect' : 'no answer'); return }
+      merged.add(m.peerId, reply.jobs)
+      if (reply.truncated) miss(m, 'truncated')
+    })
+    missing.sort((a, b) => a.peerId < b.peerId ? -1 : a.peerId > b.peerId ? 1 : 0)
+    return { jobs: merged.result(), missing }
+  }
+
+  /** Another node's `list` ask: this node's jobs only (never asks further), bounded in bytes. */
+  async listForPeer (m: Record<string, unknown>): Promise<ListReply> {
+    const { limit, status } = checkListOptions(m, (field, message) => new ReplyError('ERR_INVALID_ARGUMENT', `${field}: ${message}`))
+    return capReply(await this.list({ limit, status }))
+  }
+
+  /** This node's jobs (its store, which may be shared), newest first, without segments. */
   async list (options: { limit?: number, status?: JobStatus } = {}): Promise<JobView[]> {
     this.o.assertOpen()
-    const { limit, status } = options ?? {}
-    if (limit !== undefined && (!Number.isInteger(limit) || limit < 1 || limit > 1000)) {
-      throw new GridError('ERR_INVALID_ARGUMENT', 'limit: must be an integer 1..1000', 'limit')
-    }
-    if (status !== undefined && !isJobStatus(status)) {
-      throw new GridError('ERR_INVALID_ARGUMENT', 'status: must be queued, running, succeeded, failed or cancelled', 'status')
-    }
+    const { limit, status } = checkListOptions(options ?? {}, (field, message) => new GridError('ERR_INVALID_ARGUMENT', `${field}: ${message}`, field))
     let records: JobRecord[]
     try { records = await this.o.store.listJobs({ limit, status }) } catch (err) {
       throw storeFailed(err)
@@ -227,6 +294,25 @@ export class Reads {
 /** A store failure as API callers see it (the store's error kept as the cause). */
 export function storeFailed (err: unknown): GridError {
   return new GridError('ERR_UNAVAILABLE', `the store failed: ${(err as Error)?.message ?? String(err)}`, undefined, { cause: err })
+}
+
+/** Jobs in a list when no limit is given (store/types.ts DEFAULT_LIST_LIMIT). */
+const DEFAULT_LIST_LIMIT = 100
+
+function checkListOptions (o: { limit?: unknown, status?: unknown }, fail: (field: string, message: string) => Error): { limit?: number, status?: JobStatus } {
+  // null: a peer's message may carry absent fields as nil.
+  const limit = o.limit ?? undefined
+  const status = o.status ?? undefined
+  if (limit !== undefined && (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1 || limit > 1000)) throw fail('limit', 'must be an integer 1..1000')
+  if (status !== undefined && !isJobStatus(status)) throw fail('status', 'must be queued, running, succeeded, failed or cancelled')
+  return { limit: limit as number | undefined, status: status as JobStatus | undefined }
+}
+
+/** Runs `fn` over `items`, at most `concurrency` at a time. */
+async function forEachLimited<T> (items: readonly T[], concurrency: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0
+  const worker = async (): Promise<void> => { for (let i = next++; i < items.length; i = next++) await fn(items[i]) }
+  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker))
 }
 
 export function checkId (id: unknown): string {

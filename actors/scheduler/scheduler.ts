@@ -27,7 +27,6 @@
  * the attempt counted. A segment's timeout follows its kind's cost estimate (kinds.ts).
  */
 import assert from 'node:assert/strict'
-import { randomBytes } from 'node:crypto'
 import { silentLogger, type Logger } from '../../config/logger.js'
 import { MAX_SEGMENTS_PER_JOB, type JobPatch, type JobRecord, type JobStore, type SegmentPatch, type SegmentRecord } from '../../store/types.js'
 import { ReplyError } from '../runtime/errors.js'
@@ -38,9 +37,10 @@ import { GridError, TERMINAL_STATUSES, type GridService, type JobView, type Sche
 import { Cancels } from './cancel.js'
 import { Dispatcher } from './dispatch.js'
 import { checkDeps, type SchedulerDeps } from './deps.js'
-import { createKindRegistry, resolveKind, type KindRegistry } from './kinds.js'
+import { checkParamNames, createKindRegistry, fatalReason, resolveKind, type KindRegistry } from './kinds.js'
+import { newJobId } from './job-id.js'
 import { InFlightLedger } from './ledger.js'
-import { END_WRITE_ATTEMPTS, FATAL_TASK_CODES, resolveLimits, type Limits } from './limits.js'
+import { END_WRITE_ATTEMPTS, resolveLimits, type Limits } from './limits.js'
 import { registerSchedulerMetrics, type SchedulerMetrics, type TaskOutcome } from './metrics.js'
 import { WriteBehind } from './persistence.js'
 import { onBusy } from './placement.js'
@@ -49,6 +49,7 @@ import { checkId, JOB_ID_RE, Reads, sleep } from './reads.js'
 import { loadJob, rebuildAll } from './resume.js'
 import { newJobState, newSegState, removeFrom, segContext, segmentName, type InFlight, type JobState, type SegState } from './state.js'
 import { Takeover } from './takeover.js'
+import { weighLoads } from './weights.js'
 import { viewOf } from './views.js'
 
 export { JOB_ID_RE }
@@ -69,7 +70,8 @@ export function createScheduler (deps: SchedulerDeps): Scheduler {
   const grid: GridService = {
     submit: async (kind, params) => await core.submit(kind, params),
     get: async (id, options) => await core.reads.get(id, options?.signal),
-    list: async (options) => await core.reads.list(options),
+    list: async (options) => (await core.reads.listCluster(options)).jobs,
+    listCluster: async (options) => await core.reads.listCluster(options),
     cancel: async (id) => await core.cancel(id),
     watch: async (id, onProgress, signal) => await core.reads.watch(id, onProgress, signal)
   }
@@ -101,6 +103,7 @@ class SchedulerCore {
   private readonly takeover: Takeover
   private readonly cancels: Cancels
   private readonly dispatcher: Dispatcher
+  private readonly onTaskOutcome: ((peerId: string, outcome: TaskOutcome) => void) | undefined
   readonly reads: Reads
 
   private readonly jobs = new Map<string, JobState>()
@@ -146,8 +149,10 @@ class SchedulerCore {
     })
     this.dispatcher = new Dispatcher({
       system, table, limits, log, ledger: this.ledger, writes: this.writes, active: this.active, selfActor: SCHEDULER_ACTOR,
-      targetActor: this.targetActor, isClosed, countTask: (job, outcome) => { this.countTask(job, outcome) }
+      targetActor: this.targetActor, isClosed, countTask: (job, outcome) => { this.countTask(job, outcome) },
+      weigh: deps.excluded === undefined && deps.peerWeight === undefined ? undefined : (loads) => weighLoads(loads, selfId, deps.excluded ?? (() => false), deps.peerWeight ?? (() => 1))
     })
+    this.onTaskOutcome = deps.onTaskOutcome
     this.reads = new Reads({ system, store, table, kinds, limits, log, selfId, jobs, selfActor: SCHEDULER_ACTOR, assertOpen: () => { this.assertOpen() } })
     this.cancels = new Cancels({
       system, store, kinds, limits, log, selfId, jobs, metrics: this.metrics, reads: this.reads, selfActor: SCHEDULER_ACTOR,
@@ -173,6 +178,9 @@ class SchedulerCore {
             const r = this.reads.getHere(checkPeerId(m.id))
             return r instanceof Promise ? r.catch(toReplyError) : r
           }
+          case 'list':
+            this.assertOpenForPeer()
+            return this.reads.listForPeer(m).catch(toReplyError)
           case 'cancel':
             this.assertOpenForPeer()
             return this.cancelForPeer(checkPeerId(m.id)).catch(toReplyError)
@@ -193,6 +201,7 @@ class SchedulerCore {
   async submit (kindName: unknown, rawParams: unknown): Promise<JobView> {
     this.assertOpen()
     const kind = resolveKind(this.kinds, kindName)
+    checkParamNames(kind, rawParams)
     const params = kind.validate(rawParams) as unknown
     const descriptors: unknown[] = kind.split(params)
     // A kind's bug, not the user's: a plain Error (the API answers it as internal).
@@ -206,7 +215,7 @@ class SchedulerCore {
     const runNow = this.queued.length === 0 && this.active.length + this.reservedActive < maxActiveJobs
     const now = Date.now()
     const record: JobRecord = {
-      id: newJobId(),
+      id: newJobId(this.selfId),
       kind: kind.name,
       status: runNow ? 'running' : 'queued',
       params,
@@ -381,6 +390,12 @@ class SchedulerCore {
     this.metrics.task(job.kind, status)
   }
 
+  /** The deps' outcome hook (trust); its failure must not disturb the scheduler. */
+  private tellOutcome (peer: string, outcome: TaskOutcome): void {
+    if (this.onTaskOutcome === undefined || peer === this.selfId) return
+    try { this.onTaskOutcome(peer, outcome) } catch (err) { this.log.warn('onTaskOutcome threw', { err }) }
+  }
+
   private markDone (job: JobState, seg: SegState, node: string, ms: number | null, value: unknown): void {
     seg.status = 'done'
     seg.node = node
@@ -389,6 +404,7 @@ class SchedulerCore {
     seg.avoid = null
     job.done++
     this.countTask(job, 'ok')
+    this.tellOutcome(node, 'ok')
     this.writes.queueSegment(job.id, seg.index, { status: 'done', node, ms, result: value as SegmentPatch['result'] })
     this.reads.emitProgress(job)
     if (job.done === job.total) this.finish(job)
@@ -410,12 +426,13 @@ class SchedulerCore {
 
   /** A counted attempt failed: place it again elsewhere, or fail the job. */
   private onTaskFailure (job: JobState, seg: SegState, peer: string, code: string, message: string, outcome: TaskOutcome, count = true): void {
-    if (count) this.countTask(job, outcome)
+    if (count) { this.countTask(job, outcome); this.tellOutcome(peer, outcome) }
     seg.lastError = `${code}: ${message}`
     seg.avoid = peer
     this.log.debug('segment attempt failed', { job: job.id, segment: seg.index, peer, code, attempts: seg.attempts })
-    if (FATAL_TASK_CODES.has(code) || seg.attempts >= this.limits.maxAttempts) {
-      const why = FATAL_TASK_CODES.has(code) ? 'failed' : `failed after ${seg.attempts} attempts`
+    const fatal = fatalReason(job.kind, code)
+    if (fatal !== undefined || seg.attempts >= this.limits.maxAttempts) {
+      const why = fatal ?? `failed after ${seg.attempts} attempts`
       void this.endJob(job, 'failed', null, `${segmentName(job, seg)} ${why}; last error ${seg.lastError}`)
       return
     }
@@ -688,10 +705,6 @@ class SchedulerCore {
 }
 
 // ---- helpers -----------------------------------------------------------------------------
-
-function newJobId (): string {
-  return randomBytes(16).toString('base64url')
-}
 
 function newSegmentRecord (jobId: string, index: number, descriptor: unknown): SegmentRecord {
   return { jobId, index, descriptor, status: 'pending', node: null, attempts: 0, seq: 0, ms: null, result: null }

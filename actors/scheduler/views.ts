@@ -16,7 +16,12 @@ function describe (kind: JobKind<any, any> | undefined, descriptor: unknown): Re
 }
 
 export function segView (kind: JobKind<any, any> | undefined, s: { index: number, descriptor: unknown, status: SegState['status'], node: string | null, attempts: number, ms: number | null }): SegmentView {
-  return { index: s.index, ...describe(kind, s.descriptor), status: s.status, node: s.node, attempts: s.attempts, ms: s.ms }
+  return { index: s.index, ...describe(kind, s.descriptor), status: s.status, node: s.node, attempts: s.attempts, ms: roundMs(s.ms) }
+}
+
+/** Durations are shown one way everywhere: ms with one decimal (the store keeps the full value). */
+export function roundMs (ms: number | null): number | null {
+  return ms === null ? null : Math.round(ms * 10) / 10
 }
 
 /** The view of a job in memory; `withSegments: false` lists no segments (counts only). */

@@ -8,6 +8,7 @@
  * count and SHA-256, so huge numbers never cross the wire.
  */
 import { createHash } from 'node:crypto'
+import { describeValue } from '../../../config/describe.js'
 import { invalidArgument } from '../../worker/errors.js'
 
 /** The contract's bounds. */
@@ -223,6 +224,7 @@ export function validateFibParams (p: unknown): { n: number, segments: number } 
   return { n: n + 0, segments }
 }
 
+/** Bounded: never recurses into the value (String([[…]]) would, and overflow the stack). */
 function describe (v: unknown): string {
-  return typeof v === 'string' ? JSON.stringify(v.slice(0, 40)) : String(v)
+  return describeValue(v)
 }

@@ -3,6 +3,7 @@
  * are spans [start, end) cut so each costs about the same; each segment is a worker `fib-segment`
  * task (task.ts); the result is { n, digits, sha256, sumMod61 }. The arithmetic is arith.ts.
  */
+import { describeValue } from '../../../config/describe.js'
 import { GridError } from '../../scheduler/api.js'
 import type { JobKind } from '../../scheduler/kinds.js'
 import { combineFib, FIB_MAX_N, P61, splitFib, validateFibParams, type FibResult, type FibSegmentResult } from './arith.js'
@@ -56,6 +57,7 @@ export const fibKind: JobKind<FibParams, FibSpan> = {
   name: 'fib',
   taskKinds: [FIB_TASK_KIND],
   deterministic: true,
+  params: ['n', 'segments'],
 
   validate (params: unknown): FibParams {
     if (params !== undefined && (typeof params !== 'object' || params === null || Array.isArray(params))) {
@@ -79,7 +81,7 @@ export const fibKind: JobKind<FibParams, FibSpan> = {
   checkDescriptor (raw: unknown): FibSpan {
     const d = (typeof raw === 'object' && raw !== null ? raw : {}) as Record<string, unknown>
     if (!isStep(d.start) || !isStep(d.end) || d.end < d.start) {
-      throw new Error(`fib segment descriptor: needs integers 0 ≤ start ≤ end ≤ ${FIB_MAX_N}, got ${JSON.stringify(raw)?.slice(0, 80)}`)
+      throw new Error(`fib segment descriptor: needs integers 0 ≤ start ≤ end ≤ ${FIB_MAX_N}, got ${describeValue(raw)}`)
     }
     return { start: d.start, end: d.end }
   },

@@ -1,0 +1,13 @@
+/** FLOW: the plan language. A pure library: parse, plan, execute (through ports), watch. */
+export { FlowError, FlowErrors, type FlowErrorCode } from './errors.js'
+export { lex, type Token } from './lexer.js'
+export type * from './ast.js'
+export { parse, parseFlow, DEFAULT_PARSE_LIMITS, type ParseLimits, type ParseResult } from './parser.js'
+export { listOps, resolveOp, CONTRACTS, type OpContract } from './ops.js'
+export { planFlow, planSource, planJson, type Plan, type PlanNode, type Planned } from './planner.js'
+export { execute, explain, stepKeys, FlowRunError, type ExecuteOptions, type FlowResult, type FlowMetrics, type StepMetrics, type StepEvent, type ExplainStep } from './executor.js'
+export { DEFAULT_EXEC_LIMITS, type ExecLimits } from './run-ops.js'
+export { MemoryStepCache, MemoryRunStore, type StepCache, type CachedStep, type RunStore, type RunRecord, type StepRecord } from './cache.js'
+export { FileValue, nodeFs, normalizeInputs, inputFromCli, type FlowFs } from './inputs.js'
+export { TERMINAL, type GridPort, type GridJob, type GridJobStatus } from './grid-port.js'
+export { watchFlows, type FlowWatcher, type FlowVersion, type FlowEntry, type WatchOptions } from './watch.js'
