@@ -3,8 +3,8 @@
  * - Node.js defaults from prom-client, less the three gauges it names `nodejs_active_*_total`
  *   (a `_total` name says counter; the same numbers are `sum(nodejs_active_handles)`,
  *   `sum(nodejs_active_requests)` and `sum(nodejs_active_resources)` over their `type` label);
- * - voike_node_info{peer_id,name,role,version} = 1: joins peer-labelled series (`peer` in
- *   voike_tasks_in_flight) and names to the scrape target;
+ * - voike_node_info{peer_id,name,role,version} = 1: joins peer-labelled series (`peer_id` in
+ *   voike_tasks_in_flight, voike_perfwatch_*, voike_trust_score) to names and scrape targets;
  * - voike_build_info{version,node} = 1: the VOIKE version and the Node.js version running it;
  * - voike_mesh_members{status}: members this node knows, by status.
  */

@@ -12,7 +12,7 @@
  *   where they happen (the worker pool's voike_worker_tasks_total);
  * - voike_jobs_fenced_total{kind}: jobs this node stopped coordinating because a write found that
  *   another node had claimed them meanwhile (it took this node for gone);
- * - voike_tasks_in_flight{peer}: tasks sent to a peer and not answered (read at scrape time, so
+ * - voike_tasks_in_flight{peer_id}: tasks sent to a peer and not answered (read at scrape time, so
  *   the series of a peer that is gone disappears with it).
  * Series of every registered kind and every known status exist from the start at 0, so `rate()`
  * and `increase()` work before the first event.
@@ -79,12 +79,13 @@ export function registerSchedulerMetrics (o: SchedulerMetricsOptions): Scheduler
   new Gauge({ // eslint-disable-line no-new
     name: 'voike_tasks_in_flight',
     help: 'Tasks sent by this coordinator to a peer and not answered yet',
-    labelNames: ['peer'] as const,
+    // peer_id, as in voike_node_info and the PerfWatch and trust families: one name per idea.
+    labelNames: ['peer_id'] as const,
     registers,
     collect () {
       // reset first: peers that are gone (or idle and forgotten) must not keep a stale series.
       this.reset()
-      for (const [peer, n] of o.inFlightByPeer()) this.set({ peer }, n)
+      for (const [peer, n] of o.inFlightByPeer()) this.set({ peer_id: peer }, n)
     }
   })
   for (const kind of o.kinds) {
