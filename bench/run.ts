@@ -31,6 +31,7 @@ import { connectRawGrpc } from './baselines/raw-grpc.js'
 import { voikeJoinFootprint, voikeLocalTasks, voikeRemoteTasks, voikeSplitFib, voikeSubmitLatency } from './voike.js'
 // The VASM sections (`vasm`, `vasmFib`) register themselves.
 import './vasm-grid.js'
+import { voikeFlow } from './flow-grid.js'
 // The single-threaded baseline runs the project's own kernel: the very code the grid's segments run.
 import { fibInProcess, type FibResult } from '../actors/kinds/fib/arith.js'
 
@@ -329,6 +330,35 @@ defineBench({
   repeats: 5,
   quickRepeats: 3,
   config: (o) => ({ job: { kind: 'fib', n: 10, segments: 1 }, ...submitSamples(o) })
+})
+
+// ---- 6. FLOW -----------------------------------------------------------------------------------
+
+defineBench({
+  name: 'flow',
+  title: 'FLOW',
+  description: 'On the 3-node local grid: a flow of 8 independent small RUN JOB steps (fib n=20000, 2 segments each) run ' +
+    'with 8 steps at once against the same flow one step at a time (the executor in the bench process, its GridPort over ' +
+    'the Genesis\'s gRPC API). In-process: the executor\'s overhead per trivial step (the worse of independent and chained ' +
+    'steps) and LOAD CSV + FILTER + GROUP throughput over a generated CSV (100 MB, 20 MB with --quick).',
+  systems: { voike: voikeFlow },
+  metrics: {
+    parallelMs: { label: '8 RUN JOB steps, independent', unit: 'ms' },
+    sequentialMs: { label: 'the same 8, one at a time', unit: 'ms' },
+    parallelVsSequential: { label: 'independent / one at a time', unit: 'ratio' },
+    overheadMsPerStep: { label: 'executor overhead per trivial step', unit: 'ms' },
+    csvMBps: { label: 'LOAD CSV + FILTER + GROUP', unit: 'MB/s' }
+  },
+  targets: {
+    parallelVsSequential: { op: '<=', value: 0.6 },
+    overheadMsPerStep: { op: '<=', value: 1 },
+    csvMBps: { op: '>=', value: 50 }
+  },
+  repeats: 3,
+  quickRepeats: 2,
+  warmupRounds: 1,
+  measureTimeoutMs: 600_000,
+  config: (o) => ({ jobs: 8, fibN: 20_000, segments: 2, csvMb: o.quick ? 20 : 100 })
 })
 
 // ---- main --------------------------------------------------------------------------------------

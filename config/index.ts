@@ -6,7 +6,7 @@
  */
 import { availableParallelism, hostname } from 'node:os'
 import { createHash } from 'node:crypto'
-import { readFileSync } from 'node:fs'
+import { readFileSync, statSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
 import { ConfigError } from './errors.js'
@@ -53,6 +53,11 @@ export interface NodeConfig {
   hostId: string
   /** Chaos settings (VOIKE_CHAOS_*, config/chaos.ts); all zero = off. */
   chaos: ChaosConfig
+  /**
+   * A folder of `NAME.flow` files the node watches and runs by name (`--flows`, VOIKE_FLOWS_DIR);
+   * absolute; undefined when none.
+   */
+  flowsDir: string | undefined
 }
 
 /** Flags the node accepts, with their environment variable. */
@@ -69,7 +74,8 @@ export const NODE_FLAGS = {
   threads: 'VOIKE_THREADS',
   'max-frame-bytes': 'VOIKE_MAX_FRAME_BYTES',
   'log-level': 'VOIKE_LOG_LEVEL',
-  'host-id': 'VOIKE_HOST_ID'
+  'host-id': 'VOIKE_HOST_ID',
+  flows: 'VOIKE_FLOWS_DIR'
 } as const
 
 export type NodeFlag = keyof typeof NODE_FLAGS
@@ -111,6 +117,7 @@ export function resolveConfig (role: NodeRole, flags: Partial<Record<NodeFlag, s
   const schemaIn = pick('db-schema')
   const keyIn = pick('api-key')
   const hostIn = pick('host-id')
+  const flowsIn = pick('flows')
 
   return {
     role,
@@ -127,7 +134,8 @@ export function resolveConfig (role: NodeRole, flags: Partial<Record<NodeFlag, s
     maxFrameSizeBytes: frameIn !== undefined ? parseInteger(frameIn.value, frameIn.source, MIN_FRAME_BYTES, MAX_FRAME_BYTES) : 4 * 1024 * 1024,
     logLevel: levelIn !== undefined ? parseLogLevel(levelIn.value, levelIn.source) : 'info',
     hostId: hostIn !== undefined ? parseName(hostIn.value, hostIn.source) : defaultHostId(),
-    chaos: parseChaos(env, name)
+    chaos: parseChaos(env, name),
+    flowsDir: flowsIn !== undefined ? parseDir(flowsIn.value, flowsIn.source) : undefined
   }
 }
 
@@ -214,6 +222,17 @@ function parseDatabaseUrl (value: string, source: string): string {
 function parseApiKey (value: string, source: string): string {
   if (value.length < 8 || value.length > 256) throw new ConfigError(source, 'an API key is 8-256 characters')
   return value
+}
+
+/** An existing folder (watched from start: a typo must not leave the node watching nothing). */
+function parseDir (value: string, source: string): string {
+  const dir = resolve(value)
+  let isDir = false
+  try { isDir = statSync(dir).isDirectory() } catch (err) {
+    throw new ConfigError(source, `cannot use ${JSON.stringify(value)}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+  }
+  if (!isDir) throw new ConfigError(source, `${JSON.stringify(value)} is not a folder`)
+  return dir
 }
 
 function parseLogLevel (value: string, source: string): LogLevel {

@@ -34,6 +34,12 @@ Clients (--api HOST:PORT, the node's gRPC address, default 127.0.0.1:50051; --ap
                                                the cluster's jobs from any node, newest first; --status one of
                                                queued, running, succeeded, failed, cancelled; --limit 1-1000 (100)
 
+FLOW:
+  voike flow parse|plan FILE [--json]                 check and plan a flow (offline)
+  voike flow explain FILE|NAME [--input ...] [--no-cache] [--resume RUN_ID] [--json]
+  voike flow run FILE|NAME [--input name=value|name=@path]... [--json] [--no-cache] [--resume RUN_ID]
+                                                      run on the node (NAME: a flow of its --flows DIR)
+
 VASM (local, no node needed):
   voike vasm asm FILE -o OUT | vasm disasm FILE | vasm verify FILE
   voike vasm run FILE [--arg INT]... [--fuel N] [--engine interp|compiled] [--json]
@@ -85,6 +91,7 @@ async function main (argv: string[]): Promise<number | undefined> {
     case 'mesh': return await runMesh(rest)
     case 'job': return await runJob(rest)
     case 'vasm': return await vasmCommand(rest, processIo)
+    case 'flow': return await (await import('./flow-main.js')).flowMain(rest)
     case undefined: case 'help': case '--help': case '-h':
       process.stdout.write(USAGE); return 0
     default: throw new UsageError(`unknown command ${JSON.stringify(cmd)}`)

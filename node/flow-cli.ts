@@ -28,6 +28,10 @@ export interface FlowIo {
 export interface RunRequest {
   /** The flow file as given (a path, or a watched flow's name for remote runners). */
   file: string
+  /** The flow's text as read (from FILE, or from the runner for a bare name). */
+  source: string
+  /** True when FILE was no readable file but a name the runner knows (a node's watched flow). */
+  named: boolean
   planned: Planned
   /** Values typed by the flow's INPUTS (file inputs are paths). */
   inputs: Record<string, unknown>
@@ -113,13 +117,15 @@ async function command (argv: readonly string[], io: FlowIo, deps: FlowCommandDe
   const signal = io.signal ?? new AbortController().signal
   let made: FlowRunner | null = null
   const getRunner = (): FlowRunner => (made ??= deps.runner !== undefined ? deps.runner({ api: values.api ?? null }) : localRunner(deps))
+  let named = false
   const source = await (io.readFile ?? (async (p: string) => await readFile(p, 'utf8')))(file).catch(async (e: NodeJS.ErrnoException) => {
     // `voike flow run NAME`: a flow the runner's node watches, named by its file name.
-    const named = e.code === 'ENOENT' && /^[A-Za-z0-9_-]+$/.test(file) && getRunner().source !== undefined
+    const known = e.code === 'ENOENT' && /^[A-Za-z0-9_-]+$/.test(file) && getRunner().source !== undefined
       ? await getRunner().source!(file, signal)
       : null
-    if (named === null) throw new FlowError('ERR_INPUT', `cannot read ${file}: ${e.code ?? e.message}`)
-    return named
+    if (known === null) throw new FlowError('ERR_INPUT', `cannot read ${file}: ${e.code ?? e.message}`)
+    named = true
+    return known
   })
   const r = parseFlow(source)
   if (r.flow === null) return reportErrors(file, r.errors, io, json)
@@ -142,7 +148,7 @@ async function command (argv: readonly string[], io: FlowIo, deps: FlowCommandDe
   const rawInputs = (values.input ?? []).map(pair)
   const inputs = await typedInputs(r.flow, rawInputs)
   const runner = getRunner()
-  const req = { file, planned, inputs, rawInputs, noCache: values['no-cache'] === true, resume: values.resume ?? null, signal }
+  const req = { file, source, named, planned, inputs, rawInputs, noCache: values['no-cache'] === true, resume: values.resume ?? null, signal }
   if (sub === 'explain') {
     const steps = await runner.explain(req)
     if (json) io.stdout(JSON.stringify(steps) + '\n')

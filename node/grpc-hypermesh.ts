@@ -4,10 +4,10 @@
  * node's gRPC server by node/grpc.ts. The same API-key check as every call (auth.ts).
  */
 import { fileURLToPath } from 'node:url'
-import { loadPackageDefinition, status as Status, type GrpcObject, type Server, type ServerUnaryCall, type sendUnaryData, type ServiceClientConstructor } from '@grpc/grpc-js'
+import { loadPackageDefinition, status as Status, type GrpcObject, type Metadata, type Server, type ServerUnaryCall, type sendUnaryData, type ServiceClientConstructor } from '@grpc/grpc-js'
 import { loadSync } from '@grpc/proto-loader'
 import type { MemberPerf } from '../actors/perfwatch/perfwatch.js'
-import { API_KEY_HEADER, keyMatches } from './auth.js'
+import { UNAUTHENTICATED_MESSAGE } from './auth.js'
 import type { HypermeshApi } from './http-hypermesh.js'
 
 export const HYPERMESH_PROTO_PATH = fileURLToPath(new URL('../../proto/voike/v1/hypermesh.proto', import.meta.url))
@@ -39,10 +39,10 @@ function memberToProto (m: MemberPerf): Record<string, unknown> {
 
 const MAX_LIMIT = 100_000
 
-export function addHypermeshServices (server: Server, api: HypermeshApi, apiKey: string | undefined): void {
+export function addHypermeshServices (server: Server, api: HypermeshApi, authorized: (md: Metadata) => boolean): void {
   const { Hypermesh, Trust } = loadHypermeshProto()
   const unary = <Req>(fn: (req: Req) => unknown) => (call: ServerUnaryCall<Req, unknown>, cb: sendUnaryData<unknown>): void => {
-    if (!keyMatches(apiKey, call.metadata.get(API_KEY_HEADER)[0]?.toString())) { cb({ code: Status.UNAUTHENTICATED, details: 'missing or wrong x-voike-api-key' }); return }
+    if (!authorized(call.metadata)) { cb({ code: Status.UNAUTHENTICATED, details: UNAUTHENTICATED_MESSAGE }); return }
     try { cb(null, fn(call.request)) } catch (err) { cb({ code: Status.INTERNAL, details: (err as Error)?.message ?? 'internal error' }) }
   }
   const limit = (req: { limit: number }): number | undefined => req.limit > 0 ? Math.min(req.limit, MAX_LIMIT) : undefined

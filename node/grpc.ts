@@ -23,8 +23,8 @@ export interface GrpcOptions {
   logger: Logger
   /** Largest request message. Default 1 MiB. */
   maxMessageBytes?: number
-  /** Adds more services before the server binds (node/grpc-hypermesh.ts). */
-  addServices?: (server: Server) => void
+  /** More services (FLOW: node/grpc-flow.ts, PerfWatch and trust: node/grpc-hypermesh.ts), given the server and the API key check. */
+  services?: ReadonlyArray<(server: Server, authorized: (md: Metadata) => boolean) => void>
 }
 
 export interface GrpcServer {
@@ -151,7 +151,7 @@ export async function startGrpc (o: GrpcOptions): Promise<GrpcServer> {
     }
   })
 
-  o.addServices?.(server)
+  for (const add of o.services ?? []) add(server, isAuthorized)
   // Standard services for probes and tools: health (NOT_SERVING until setServing) and reflection.
   const health = addHealth(server, { services: ['', ...voikeServiceNames()] })
   const reflection = addReflection(server)

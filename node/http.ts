@@ -26,6 +26,8 @@ export interface HttpOptions {
   health?: () => Record<string, unknown>
   /** More GET routes behind the API key (node/http-hypermesh.ts): the answer, or undefined when not theirs. */
   extraGet?: (path: string, url: URL) => { status: number, body: unknown } | undefined
+  /** More routes (FLOW: node/http-flow.ts), after the API key check; each answers true when it took the request. */
+  routes?: ReadonlyArray<(req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean>>
 }
 
 export interface HttpServer { address: string, close: () => Promise<void> }
@@ -95,6 +97,7 @@ export async function startHttp (o: HttpOptions): Promise<HttpServer> {
     if (req.method === 'GET' && path === '/mesh/nodes') return send(res, 200, o.table.all())
     const extra = req.method === 'GET' ? o.extraGet?.(path, url) : undefined
     if (extra !== undefined) return send(res, extra.status, extra.body)
+    for (const r of o.routes ?? []) if (await r(req, res, url)) return
     if (path === '/grid/jobs' && req.method === 'POST') {
       const { kind, params } = splitSubmitBody(await readJson(req, maxBodyBytes))
       return send(res, 201, await o.grid.submit(kind, params))

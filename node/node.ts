@@ -39,6 +39,10 @@ import { trustService } from '../actors/trust/service.js'
 import { placementWeight } from '../actors/scheduler/weights.js'
 import { hypermeshRoutes } from './http-hypermesh.js'
 import { addHypermeshServices } from './grpc-hypermesh.js'
+import { createFlowService } from './flow-service.js'
+import { gridPort } from './flow-ports.js'
+import { flowRoutes } from './http-flow.js'
+import { addFlowService } from './grpc-flow.js'
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version
 
@@ -228,9 +232,14 @@ export async function startNode (config: NodeConfig, options: StartOptions = {})
     if (config.genesis.length > 0) await join(config.genesis, mesh, sys, self, options.joinTimeoutMs ?? 60_000, log)
     await scheduler.resume()
 
-    const http: HttpServer = await startHttp({ host: config.http.host, port: config.http.port, peerId: mesh.peerId, registry, table, grid: scheduler.grid, apiKey: config.apiKey, logger: log.child({ component: 'http' }), health: () => chaosEnabled(config.chaos) ? { chaos: config.chaos } : {}, extraGet: hypermeshRoutes({ perfwatch, trust }) })
+    // FLOW: runs RUN JOB steps on this node's grid, caches results and run records in the store.
+    const flowLog = log.child({ component: 'flow' })
+    const flows = createFlowService({ port: gridPort(scheduler.grid), store, flowsDir: config.flowsDir, logger: flowLog })
+    cleanups.push(async () => { flows.close() })
+    await flows.ready
+    const http: HttpServer = await startHttp({ host: config.http.host, port: config.http.port, peerId: mesh.peerId, registry, table, grid: scheduler.grid, apiKey: config.apiKey, logger: log.child({ component: 'http' }), health: () => chaosEnabled(config.chaos) ? { chaos: config.chaos } : {}, extraGet: hypermeshRoutes({ perfwatch, trust }), routes: [flowRoutes({ service: flows, logger: flowLog })] })
     cleanups.push(async () => { await http.close() })
-    const grpc: GrpcServer = await startGrpc({ host: config.api.host, port: config.api.port, table, grid: scheduler.grid, apiKey: config.apiKey, logger: log.child({ component: 'grpc' }), addServices: (server) => { addHypermeshServices(server, { perfwatch, trust }, config.apiKey) } })
+    const grpc: GrpcServer = await startGrpc({ host: config.api.host, port: config.api.port, table, grid: scheduler.grid, apiKey: config.apiKey, logger: log.child({ component: 'grpc' }), maxMessageBytes: 32 << 20, services: [(server, authorized) => { addHypermeshServices(server, { perfwatch, trust }, authorized) }, (server, authorized) => { addFlowService(server, { service: flows, authorized, logger: flowLog }) }] })
     cleanups.push(async () => { await grpc.close() })
     // Joined, resumed and serving both APIs: gRPC health probes may send traffic now.
     grpc.setServing(true)

@@ -18,6 +18,7 @@ import {
   oldestFirst, segmentPatchRows, writeCoordinator, batchJobIds
 } from './validate.js'
 import { postgresTrustStore } from './trust-postgres.js'
+import { postgresFlowStore } from './flow-postgres.js'
 
 export interface PostgresStoreOptions {
   databaseUrl: string
@@ -293,6 +294,16 @@ function postgresStore (pool: pg.Pool, logger: Logger): Store {
     }
   }
 
+  /** Statements of other modules (flows), named by them, through the same error mapping. */
+  async function namedQuery<R extends pg.QueryResultRow> (op: string, name: string, text: string, values: unknown[], client?: pg.PoolClient): Promise<pg.QueryResult<R>> {
+    ensureOpen(op)
+    try {
+      return await (client ?? pool).query<R>({ name, text, values })
+    } catch (err) {
+      throw fail(op, err)
+    }
+  }
+
   return {
     kind: 'postgres',
     ...postgresTrustStore(async (op, text, values) => {
@@ -300,6 +311,7 @@ function postgresStore (pool: pg.Pool, logger: Logger): Store {
       try { return await pool.query({ text, values }) } catch (err) { throw fail(op, err) }
     }),
     shared: true,
+    ...postgresFlowStore(namedQuery, transaction),
 
     async upsertMember (m) {
       checkMember(m)

@@ -10,6 +10,7 @@
 import { StoreError } from './errors.js'
 import { JOB_STATUSES, MEMBER_STATUSES, SEGMENT_STATUSES } from './types.js'
 import { TRUST_MIGRATION } from './trust.js'
+import { FLOW_RUN_STATUSES } from './flows.js'
 
 export interface Migration {
   version: number
@@ -141,8 +142,43 @@ UPDATE segments SET descriptor = json_object('start', start_pos, 'end', end_pos)
 UPDATE segments SET descriptor = jsonb_build_object('start', start_pos, 'end', end_pos) WHERE descriptor IS NULL;`
   },
   // Per-peer trust (PTA, store/trust.ts).
-  TRUST_MIGRATION
+  TRUST_MIGRATION,
+  {
+    // FLOW: cached step results by step key, and run records for resume (store/flows.ts).
+    // Values are TEXT in both dialects: jsonb would reorder object keys (row fields).
+    version: 6,
+    name: 'flow_steps, flow_runs',
+    sqlite: flowTables('INTEGER'),
+    postgres: flowTables('BIGINT')
+  }
 ]
+
+function flowTables (int8: string): string {
+  return `
+CREATE TABLE IF NOT EXISTS flow_steps (
+  key TEXT PRIMARY KEY,
+  op TEXT NOT NULL,
+  value TEXT NOT NULL,
+  rows_out ${int8},
+  size_bytes ${int8} NOT NULL,
+  created_at_ms ${int8} NOT NULL,
+  used_at_ms ${int8} NOT NULL
+);
+CREATE INDEX IF NOT EXISTS flow_steps_used ON flow_steps (used_at_ms, key);
+CREATE TABLE IF NOT EXISTS flow_runs (
+  run_id TEXT PRIMARY KEY,
+  flow TEXT NOT NULL,
+  plan_hash TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN (${sqlList(FLOW_RUN_STATUSES)})),
+  started_at_ms ${int8} NOT NULL,
+  finished_at_ms ${int8},
+  record TEXT NOT NULL,
+  size_bytes ${int8} NOT NULL,
+  updated_at_ms ${int8} NOT NULL
+);
+CREATE INDEX IF NOT EXISTS flow_runs_updated ON flow_runs (updated_at_ms, run_id);
+`
+}
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version
 

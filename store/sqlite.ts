@@ -17,6 +17,7 @@ import {
   oldestFirst, segmentPatchRows, writeCoordinator, batchJobIds
 } from './validate.js'
 import { sqliteTrustStore } from './trust-sqlite.js'
+import { sqliteFlowStore } from './flow-sqlite.js'
 
 export const SQLITE_FILE_NAME = 'voike.db'
 
@@ -241,6 +242,7 @@ export function openSqliteStore (options: SqliteStoreOptions): Store {
     kind: 'sqlite',
     ...sqliteTrustStore(db, run),
     shared: false,
+    ...sqliteFlowStore(db, run),
 
     async upsertMember (m) {
       checkMember(m)

@@ -1,5 +1,6 @@
 import type { Logger } from '../config/logger.js'
 import type { TrustStore } from './trust.js'
+import type { FlowStore } from './flows.js'
 
 /**
  * The status enums, defined once: the store's checks, its SQL CHECK constraints, the scheduler,
@@ -169,7 +170,7 @@ export interface JobStore {
 }
 
 /** The whole store: every domain's interface, and its lifecycle. Consumers take the narrow one. */
-export interface Store extends MemberStore, JobStore, TrustStore {
+export interface Store extends MemberStore, JobStore, TrustStore, FlowStore {
   readonly kind: 'sqlite' | 'postgres'
   /** Releases the database. Idempotent; any later call fails with ERR_STORE_CLOSED. */
   close: () => Promise<void>
