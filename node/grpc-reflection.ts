@@ -16,7 +16,8 @@ import { readdirSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { loadPackageDefinition, status as Status, type GrpcObject, type Server, type ServerDuplexStream, type ServiceClientConstructor } from '@grpc/grpc-js'
-import { loadSync } from '@grpc/proto-loader'
+import { loadSync, type PackageDefinition } from '@grpc/proto-loader'
+import descriptor from 'protobufjs/ext/descriptor/index.js'
 import { ReflectionV1Implementation } from '@grpc/reflection/build/src/implementations/reflection-v1.js'
 import { PROTO_PATH } from './proto.js'
 import { HEALTH_PROTO_PATH } from './grpc-health.js'
@@ -66,7 +67,7 @@ export function addReflection (server: Server, options: ReflectionOptions = {}):
   const v1Path = reflectionProtoPath('v1')
   const v1alphaPath = reflectionProtoPath('v1alpha')
   // Everything this server serves, so that `list` and `describe` cover all of it.
-  const described = loadSync([...voikeProtoFiles(), HEALTH_PROTO_PATH, v1Path, v1alphaPath], { keepCase: true })
+  const described = withProtocMapEntries(loadSync([...voikeProtoFiles(), HEALTH_PROTO_PATH, v1Path, v1alphaPath], { keepCase: true }))
   const impl = new ReflectionV1Implementation(described)
   const streams = new Set<ServerDuplexStream<unknown, unknown>>()
   let closed = false
@@ -100,6 +101,55 @@ export function addReflection (server: Server, options: ReflectionOptions = {}):
       closed = true
       for (const s of [...streams]) s.end()
       streams.clear()
+    }
+  }
+}
+
+// ---- map entries as protoc names them -----------------------------------------------------
+
+interface MessageDesc { name: string, field?: Array<{ name: string, typeName?: string }>, nestedType?: MessageDesc[], options?: { mapEntry?: boolean } }
+
+/**
+ * protobufjs (behind proto-loader) names the entry type of a map field after the field
+ * (`map<string, bytes> files` → `Files`); protoc names it `FilesEntry`, and protoc-based clients
+ * (Go's and Python's protobuf, so grpcurl and grpcio) refuse the whole file otherwise ("map_entry
+ * should not be set explicitly"). The descriptors reflection hands out are rewritten once, here.
+ */
+export function withProtocMapEntries (def: PackageDefinition): PackageDefinition {
+  const fixed = new Map<string, Buffer>()
+  const fix = (bytes: Uint8Array): Buffer => {
+    const key = Buffer.from(bytes).toString('base64')
+    let out = fixed.get(key)
+    if (out === undefined) {
+      const file = descriptor.FileDescriptorProto.decode(bytes) as unknown as { messageType?: MessageDesc[] }
+      for (const m of file.messageType ?? []) renameMapEntries(m)
+      out = Buffer.from(descriptor.FileDescriptorProto.encode(file as unknown as Record<string, unknown>).finish())
+      fixed.set(key, out)
+    }
+    return out
+  }
+  const result: PackageDefinition = {}
+  for (const [name, entry] of Object.entries(def)) {
+    const protos = (entry as { fileDescriptorProtos?: unknown }).fileDescriptorProtos
+    result[name] = Array.isArray(protos) ? { ...entry, fileDescriptorProtos: protos.map(fix) } as typeof entry : entry
+  }
+  return result
+}
+
+function renameMapEntries (m: MessageDesc): void {
+  for (const nested of m.nestedType ?? []) {
+    renameMapEntries(nested)
+    if (nested.options?.mapEntry !== true) continue
+    const old = nested.name
+    const field = (m.field ?? []).find(f => f.typeName === old || (f.typeName ?? '').endsWith(`.${old}`))
+    if (field === undefined) continue
+    // protoc: the field name in CamelCase, plus `Entry` (`file_names` → `FileNamesEntry`).
+    const name = `${field.name.split('_').map(p => p.charAt(0).toUpperCase() + p.slice(1)).join('')}Entry`
+    if (name === old) continue
+    nested.name = name
+    for (const f of m.field ?? []) {
+      if (f.typeName === old) f.typeName = name
+      else if (f.typeName?.endsWith(`.${old}`) === true) f.typeName = `${f.typeName.slice(0, -old.length)}${name}`
     }
   }
 }

@@ -15,7 +15,11 @@ import { Cluster, type NodeProc } from './testkit.js'
 import { loadVoikeProto } from './proto.js'
 import { decodeStatus, encodeStatus, statusDetailsOf, BAD_REQUEST_TYPE_URL, MAX_DETAIL_CHARS } from './grpc-errors.js'
 import { addHealth, HEALTH_PROTO_PATH } from './grpc-health.js'
-import { addReflection, reflectionProtoPath, voikeServiceNames } from './grpc-reflection.js'
+import { addReflection, reflectionProtoPath, voikeServiceNames, withProtocMapEntries } from './grpc-reflection.js'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import descriptor from 'protobufjs/ext/descriptor/index.js'
 
 const PROBE_PY = fileURLToPath(new URL('../../node/grpc-probe.py', import.meta.url))
 const EXPECTED_SERVICES = ['grpc.health.v1.Health', 'grpc.reflection.v1.ServerReflection', 'grpc.reflection.v1alpha.ServerReflection', 'voike.v1.Grid', 'voike.v1.Mesh']
@@ -243,4 +247,18 @@ test('health watches and reflection streams are bounded (RESOURCE_EXHAUSTED past
   assert.equal(await w1.ended, Status.OK)
   assert.deepEqual(w1.statuses, ['SERVING', 'NOT_SERVING'])
   await heldEnded
+})
+
+test('reflection descriptors name map entries as protoc does (FilesEntry), which protoc-based clients require', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'voike-proto-'))
+  t.after(async () => { await rm(dir, { recursive: true, force: true }) })
+  const path = join(dir, 'm.proto')
+  await writeFile(path, 'syntax = "proto3";\npackage t.v1;\nmessage Req { map<string, bytes> files = 1; map<string, int32> file_sizes = 2; }\n')
+  const fixed = withProtocMapEntries(loadSync(path, { keepCase: true }))
+  const [bytes] = (fixed['t.v1.Req'] as unknown as { fileDescriptorProtos: Uint8Array[] }).fileDescriptorProtos
+  const file = descriptor.FileDescriptorProto.decode(bytes) as unknown as { messageType: Array<{ name: string, field: Array<{ name: string, typeName: string }>, nestedType: Array<{ name: string }> }> }
+  const req = file.messageType.find(m => m.name === 'Req')
+  assert.ok(req !== undefined)
+  assert.deepEqual(req.nestedType.map(n => n.name).sort(), ['FileSizesEntry', 'FilesEntry'])
+  assert.deepEqual(Object.fromEntries(req.field.map(f => [f.name, f.typeName.split('.').pop()])), { files: 'FilesEntry', file_sizes: 'FileSizesEntry' })
 })
