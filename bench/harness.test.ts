@@ -9,7 +9,7 @@ import { PAYLOAD_BYTES, FrameBatcher, U32FrameDecoder, decodeEcho, echoReply, en
 
 const options = (over: Partial<CliOptions> = {}): CliOptions => ({ ...parseCli([]), ...over })
 
-test('percentile is nearest-rank', () => {
+test('percentile is nearest-rank', { timeout: 120_000 }, () => {
   const s = Array.from({ length: 100 }, (_, i) => i + 1)
   assert.equal(percentile(s, 50), 50)
   assert.equal(percentile(s, 99), 99)
@@ -20,14 +20,14 @@ test('percentile is nearest-rank', () => {
   assert.throws(() => percentile([1], 0), { code: 'ERR_BAD_OPTION' })
 })
 
-test('median and medianOrNull', () => {
+test('median and medianOrNull', { timeout: 120_000 }, () => {
   assert.equal(median([3, 1, 2]), 2)
   assert.equal(median([4, 1, 3, 2]), 2.5)
   assert.equal(medianOrNull([null, 5, null, 1, 3]), 3)
   assert.equal(medianOrNull([null, null]), null)
 })
 
-test('parseCli reads flags and names the bad one', () => {
+test('parseCli reads flags and names the bad one', { timeout: 120_000 }, () => {
   const o = parseCli(['--quick', '--json', '--only', 'remoteTasks,localTasks', '--repeats', '4', '--threads', '3'])
   assert.equal(o.quick, true)
   assert.equal(o.json, true)
@@ -40,7 +40,7 @@ test('parseCli reads flags and names the bad one', () => {
   assert.throws(() => parseCli(['--only']), /--only/)
 })
 
-test('defineBench rejects inconsistent definitions', () => {
+test('defineBench rejects inconsistent definitions', { timeout: 120_000 }, () => {
   const base = (): BenchDefinition => ({
     name: 'x', title: 'X', description: '', repeats: 1, quickRepeats: 1,
     metrics: { m: { label: 'm', unit: 'u' } },
@@ -71,7 +71,7 @@ function scripted (name: string, order: string[], perRound: Array<Record<string,
   }
 }
 
-test('runBench alternates systems, takes medians and per-round ratios, checks targets', async () => {
+test('runBench alternates systems, takes medians and per-round ratios, checks targets', { timeout: 120_000 }, async () => {
   const order: string[] = []
   const closed: string[] = []
   const def: BenchDefinition = {
@@ -106,7 +106,7 @@ test('runBench alternates systems, takes medians and per-round ratios, checks ta
   assert.equal((section.config as { repeats: number }).repeats, 3)
 })
 
-test('runBench: pending ours gives null figures; a failing peer is recorded, closed and skipped', async () => {
+test('runBench: pending ours gives null figures; a failing peer is recorded, closed and skipped', { timeout: 120_000 }, async () => {
   const order: string[] = []
   const closed: string[] = []
   const def: BenchDefinition = {
@@ -136,7 +136,7 @@ test('runBench: pending ours gives null figures; a failing peer is recorded, clo
   assert.match(table, /\| Other: throughput \(msg\/s\) \| pending \| flaky 5\.00; steady 8\.00 \| ×— vs steady \| ≥ 1× steady \| pending \|/)
 })
 
-test('figureKey and formatNumber', () => {
+test('figureKey and formatNumber', { timeout: 120_000 }, () => {
   assert.equal(figureKey('rawLibp2p', 'rttP50Us'), 'rawLibp2pRttP50Us')
   assert.equal(formatNumber(40532), '40.5k')
   assert.equal(formatNumber(206000), '206k')
@@ -145,7 +145,7 @@ test('figureKey and formatNumber', () => {
   assert.equal(formatNumber(null), '—')
 })
 
-test('echo messages are exactly 100 bytes and survive the round trip', () => {
+test('echo messages are exactly 100 bytes and survive the round trip', { timeout: 120_000 }, () => {
   for (const id of [2 ** 24, 2 ** 31, 2 ** 32 - 1]) {
     const bytes = encodeEcho(id)
     assert.equal(bytes.length, PAYLOAD_BYTES)
@@ -154,7 +154,7 @@ test('echo messages are exactly 100 bytes and survive the round trip', () => {
   assert.throws(() => decodeEcho(encodeEcho(2 ** 24).subarray(0, 1)))
 })
 
-test('frame codecs split coalesced and fragmented input', () => {
+test('frame codecs split coalesced and fragmented input', { timeout: 120_000 }, () => {
   const payloads = [encodeEcho(2 ** 24), encodeEcho(2 ** 24 + 1), new Uint8Array(300).fill(7)]
   const stream = Buffer.concat(payloads.map(u32Frame))
   const got: Buffer[] = []
@@ -166,7 +166,7 @@ test('frame codecs split coalesced and fragmented input', () => {
   assert.equal(v.length, 302)
 })
 
-test('FrameBatcher coalesces and waits for drain', async () => {
+test('FrameBatcher coalesces and waits for drain', { timeout: 120_000 }, async () => {
   const sent: number[] = []
   let release!: () => void
   let accept = false

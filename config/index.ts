@@ -12,6 +12,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { ConfigError } from './errors.js'
 import type { LogLevel } from './logger.js'
 import { parseChaos, type ChaosConfig } from './chaos.js'
+import { DETECTOR_FLAGS, parseDetector, type DetectorConfig } from './detector.js'
 
 export { ConfigError } from './errors.js'
 
@@ -58,6 +59,14 @@ export interface NodeConfig {
    * absolute; undefined when none.
    */
   flowsDir: string | undefined
+  /** Failure-detector timings (config/detector.ts). */
+  detector: DetectorConfig
+  /**
+   * With a shared PostgreSQL store, the jobs of a coordinator the failure detector declared dead
+   * are claimed this long after the verdict (at once when it left) by the lowest alive member
+   * (`--takeover-after-ms`, VOIKE_TAKEOVER_AFTER_MS). Default 3000; 0..86 400 000.
+   */
+  takeoverAfterMs: number
 }
 
 /** Flags the node accepts, with their environment variable. */
@@ -75,7 +84,9 @@ export const NODE_FLAGS = {
   'max-frame-bytes': 'VOIKE_MAX_FRAME_BYTES',
   'log-level': 'VOIKE_LOG_LEVEL',
   'host-id': 'VOIKE_HOST_ID',
-  flows: 'VOIKE_FLOWS_DIR'
+  flows: 'VOIKE_FLOWS_DIR',
+  'takeover-after-ms': 'VOIKE_TAKEOVER_AFTER_MS',
+  ...DETECTOR_FLAGS
 } as const
 
 export type NodeFlag = keyof typeof NODE_FLAGS
@@ -83,6 +94,9 @@ export type NodeFlag = keyof typeof NODE_FLAGS
 const MAX_THREADS = 256
 const MIN_FRAME_BYTES = 1024
 const MAX_FRAME_BYTES = 64 * 1024 * 1024
+/** Bounds of takeoverAfterMs (actors/scheduler/limits.ts); the default counts from the detector's dead verdict. */
+const MAX_TAKEOVER_AFTER_MS = 86_400_000
+const DEFAULT_TAKEOVER_AFTER_MS = 3000
 const LOG_LEVELS: LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent']
 
 /**
@@ -118,6 +132,7 @@ export function resolveConfig (role: NodeRole, flags: Partial<Record<NodeFlag, s
   const keyIn = pick('api-key')
   const hostIn = pick('host-id')
   const flowsIn = pick('flows')
+  const takeoverIn = pick('takeover-after-ms')
 
   return {
     role,
@@ -135,7 +150,9 @@ export function resolveConfig (role: NodeRole, flags: Partial<Record<NodeFlag, s
     logLevel: levelIn !== undefined ? parseLogLevel(levelIn.value, levelIn.source) : 'info',
     hostId: hostIn !== undefined ? parseName(hostIn.value, hostIn.source) : defaultHostId(),
     chaos: parseChaos(env, name),
-    flowsDir: flowsIn !== undefined ? parseDir(flowsIn.value, flowsIn.source) : undefined
+    flowsDir: flowsIn !== undefined ? parseDir(flowsIn.value, flowsIn.source) : undefined,
+    detector: parseDetector(pick),
+    takeoverAfterMs: takeoverIn !== undefined ? parseInteger(takeoverIn.value, takeoverIn.source, 0, MAX_TAKEOVER_AFTER_MS) : DEFAULT_TAKEOVER_AFTER_MS
   }
 }
 

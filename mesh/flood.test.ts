@@ -63,7 +63,7 @@ async function joinAndExchange (joiner: TestPeer, seed: TestPeer): Promise<void>
   await waitFor(() => joiner.got.some(g => g.from === seed.mesh.peerId), 'the joiner receives the reply')
 }
 
-test('300 raw sockets held open neither keep a new peer out nor stay open', async (t) => {
+test('300 raw sockets held open neither keep a new peer out nor stay open', { timeout: 60_000 }, async (t) => {
   const seed = await peer()
   const joiner = await peer(20_000)
   let flood: RawFlood | undefined
@@ -86,7 +86,7 @@ test('300 raw sockets held open neither keep a new peer out nor stay open', asyn
   assert.ok((await counter(seed.registry, 'voike_p2p_inbound_rejected_total', { reason: 'handshake_timeout' }) ?? 0) >= 1, 'timeouts counted')
 })
 
-test('raw sockets reopened as soon as they are closed do not keep a new peer out', async (t) => {
+test('raw sockets reopened as soon as they are closed do not keep a new peer out', { timeout: 60_000 }, async (t) => {
   const seed = await peer()
   const joiner = await peer(20_000)
   let flood: RawFlood | undefined

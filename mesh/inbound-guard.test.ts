@@ -10,7 +10,7 @@ import { startRawFlood, type RawFlood } from './raw-flood.js'
 
 const LIMITS: PendingLimits = { maxPendingInbound: 6, reservedPendingInbound: 2, maxPendingInboundPerAddr: 2, maxPendingInboundPerKnownAddr: 3 }
 
-test('policy: one address holds its share, the reserve is for members, release frees slots', () => {
+test('policy: one address holds its share, the reserve is for members, release frees slots', { timeout: 60_000 }, () => {
   const p = new PendingInboundPolicy(LIMITS)
   assert.equal(p.admit('10.0.0.1', false), undefined)
   assert.equal(p.admit('10.0.0.1', false), undefined)
@@ -34,14 +34,14 @@ test('policy: one address holds its share, the reserve is for members, release f
   assert.throws(() => { p.release('10.0.0.77', false) }, /release without admit/)
 })
 
-test('policy: limits are validated with the option named', () => {
+test('policy: limits are validated with the option named', { timeout: 60_000 }, () => {
   assert.throws(() => new PendingInboundPolicy({ ...LIMITS, reservedPendingInbound: 6 }), { code: 'ERR_INVALID_OPTION', message: /reservedPendingInbound \(6\) must be less than maxPendingInbound \(6\)/ })
   assert.throws(() => new PendingInboundPolicy({ ...LIMITS, maxPendingInboundPerAddr: 5 }), { code: 'ERR_INVALID_OPTION', message: /maxPendingInboundPerAddr \(5\)/ })
   assert.throws(() => new PendingInboundPolicy({ ...LIMITS, maxPendingInboundPerKnownAddr: 0 }), { code: 'ERR_INVALID_OPTION', message: /maxPendingInboundPerKnownAddr/ })
   assert.throws(() => new PendingInboundPolicy({ ...LIMITS, maxPendingInbound: 2.5 }), { code: 'ERR_INVALID_OPTION', message: /maxPendingInbound must be a non-negative integer, got 2.5/ })
 })
 
-test('addressKey: IPv4 as is, IPv4-mapped IPv6 as IPv4, IPv6 by /64', () => {
+test('addressKey: IPv4 as is, IPv4-mapped IPv6 as IPv4, IPv6 by /64', { timeout: 60_000 }, () => {
   assert.equal(addressKey('192.0.2.7'), '192.0.2.7')
   assert.equal(addressKey('::ffff:192.0.2.7'), '192.0.2.7')
   assert.equal(addressKey('::ffff:c000:207'), '192.0.2.7')
@@ -54,7 +54,7 @@ test('addressKey: IPv4 as is, IPv4-mapped IPv6 as IPv4, IPv6 by /64', () => {
   assert.equal(addressKey('1.2.3'), undefined)
 })
 
-test('setKnownAddrs keeps IP addresses, skips the rest, bounds its input', () => {
+test('setKnownAddrs keeps IP addresses, skips the rest, bounds its input', { timeout: 60_000 }, () => {
   const guard = createInboundGuard({ ...LIMITS, inboundUpgradeTimeoutMs: 1000, registry: new Registry() })
   assert.equal(guard.setKnownAddrs([
     '/ip4/10.1.2.3/tcp/4001/p2p/12D3KooWJsaD48rp3Cj2a1N5RioPnH9RsEuqUqxFgNdTaqtEGhCD',
@@ -70,7 +70,7 @@ test('setKnownAddrs keeps IP addresses, skips the rest, bounds its input', () =>
   assert.throws(() => guard.setKnownAddrs(many), { code: 'ERR_INVALID_OPTION', message: /more than 16384/ })
 })
 
-test('createMesh refuses inconsistent pending limits before it starts anything', async () => {
+test('createMesh refuses inconsistent pending limits before it starts anything', { timeout: 60_000 }, async () => {
   await assert.rejects(createMesh({
     privateKey: await generateKeyPair('Ed25519'),
     listen: ['/ip4/127.0.0.1/tcp/0'],
@@ -96,7 +96,7 @@ async function metric (registry: Registry, name: string, labels: Record<string, 
   return v.value
 }
 
-test('a flood from several addresses fills the strangers\' slots; a member still gets in', async (t) => {
+test('a flood from several addresses fills the strangers\' slots; a member still gets in', { timeout: 60_000 }, async (t) => {
   const registry = new Registry()
   const got: string[] = []
   const seed = await createMesh({

@@ -58,6 +58,12 @@ export interface MeshOptions {
   /** Metrics are registered here. */
   registry: Registry
   logger?: Logger
+  /**
+   * Optional: what the protocol's messages look like. A frame that decodes but whose value this
+   * rejects (returns a reason) is a bad frame like undecodable bytes: counted in
+   * `voike_p2p_bad_frames_total`, its stream reset, `onMessage` not called. Must not throw.
+   */
+  checkMessage?: (msg: unknown) => string | undefined
   /** Every decoded frame. Exceptions thrown here are logged, never tear down the stream. */
   onMessage: (peerId: string, msg: unknown) => void
   onPeerConnect?: (peerId: string) => void
@@ -233,6 +239,9 @@ export async function createMesh (options: MeshOptions): Promise<Mesh> {
     const ch = channelOf(peerId)
     if (ch.stream === undefined) ch.stream = stream
     const onFrame = (msg: unknown, sizeBytes: number): void => {
+      const problem = options.checkMessage?.(msg)
+      // Thrown into the decoder's caller below: the same path as undecodable bytes.
+      if (problem !== undefined) throw new MeshError('ERR_BAD_FRAME', `frame is not a protocol message: ${problem}`)
       metrics.framesIn.inc()
       metrics.bytesIn.observe(sizeBytes)
       try {

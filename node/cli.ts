@@ -11,6 +11,7 @@ import { runMesh } from './cli-mesh.js'
 import { describeStartFailure } from './start-errors.js'
 import { runUp } from './up.js'
 import { vasmCommand, processIo } from './vasm-cli.js'
+import { resolveTestKinds } from './test-kinds.js'
 
 const USAGE = `voike — a distributed actor grid
 
@@ -48,12 +49,16 @@ Exit status: 0 ok; 1 a job failed or was cancelled, a node unreachable, a missin
 2 bad input (flags, parameters, unknown job); 130 interrupted while waiting.
 `
 
+/** A node stopping on SIGINT/SIGTERM exits 1 if its stop is not over by then (the README promises 5 s). */
+const SHUTDOWN_GRACE_MS = 4500
+
 const nodeOptions = Object.fromEntries(Object.keys(NODE_FLAGS).map(k => [k, { type: 'string' as const }]))
 
 async function runNode (role: NodeRole, args: string[]): Promise<void> {
   const { values, positionals } = parse(args, nodeOptions)
   if (positionals.length > 0) throw new UsageError(`unexpected argument ${positionals[0]}`)
   const config = resolveConfig(role, values as Partial<Record<NodeFlag, string>>)
+  const testKinds = resolveTestKinds(process.env)
   // Imported late so that `voike job …` does not load libp2p.
   const { startNode } = await import('./node.js')
   let node: Awaited<ReturnType<typeof startNode>> | undefined
@@ -63,7 +68,7 @@ async function runNode (role: NodeRole, args: string[]): Promise<void> {
     void (node?.stop() ?? Promise.resolve()).finally(() => { process.exit(1) })
   }
   try {
-    node = await startNode(config, { onFatal })
+    node = await startNode(config, { onFatal, testKinds })
   } catch (err) {
     const failure = describeStartFailure(err, config)
     exitWith(failure.code, `voike ${role}: failed to start: ${failure.message}`)
@@ -73,8 +78,11 @@ async function runNode (role: NodeRole, args: string[]): Promise<void> {
   const stop = (signal: string): void => {
     if (stopping) return
     stopping = true
-    // Clean shutdown must finish within 5 s; past that, leave anyway.
-    setTimeout(() => { exitWith(0, `voike: forced exit 4.5 s after ${signal}`) }, 4500).unref()
+    // Clean shutdown must finish within 5 s; past that, leave anyway, but say so and fail: a
+    // supervisor (and a test) must see that the stop hung, and where.
+    setTimeout(() => {
+      exitWith(1, `voike: shutdown hung: forced exit ${SHUTDOWN_GRACE_MS} ms after ${signal}, still in step: ${node.stopStep() ?? 'unknown'}`)
+    }, SHUTDOWN_GRACE_MS).unref()
     node.stop().then(() => { process.exit(0) }, (err: Error) => { exitWith(1, `voike: shutdown failed: ${err.message}`) })
   }
   process.on('SIGINT', () => { stop('SIGINT') })

@@ -4,7 +4,9 @@ import assert from 'node:assert/strict'
 import { connect } from 'node:net'
 import { Cluster, p2pPort, getJson, runCli, storeVariants, dropSchema, waitFor } from './testkit.js'
 
-test('three nodes join through Genesis and all see three alive; /health, /metrics, gRPC ListNodes', async (t) => {
+const PROCESS_TEST_MS = 120_000
+
+test('three nodes join through Genesis and all see three alive; /health, /metrics, gRPC ListNodes', { timeout: PROCESS_TEST_MS }, async (t) => {
   const c = new Cluster()
   t.after(async () => { await c.stopAll() })
   const g = await c.start('genesis')
@@ -29,35 +31,27 @@ test('three nodes join through Genesis and all see three alive; /health, /metric
   assert.ok(nodes.every(n => n.status === 'alive'))
 })
 
-test('SIGTERM is seen as a leave, and the node exits 0 within 5 s', async (t) => {
-  const c = new Cluster()
-  t.after(async () => { await c.stopAll() })
-  const g = await c.start('genesis')
-  const a = await c.start('node')
-  const b = await c.start('node')
-  await c.waitAlive(g, 3)
-  await c.waitAlive(b, 3)
-  const t0 = Date.now()
-  const code = await c.kill(a, 'SIGTERM')
-  assert.equal(code, 0)
-  assert.ok(Date.now() - t0 < 5000, `shutdown took ${Date.now() - t0} ms`)
-  for (const n of [g, b]) {
-    await waitFor(async () => (await c.members(n)).find(m => m.peerId === a.ready.peerId && m.status === 'dead' && m.leftAtMs !== null), `${n.name} sees the leave`)
-  }
-})
+// SIGINT / SIGTERM and a hung stop: node/shutdown.test.ts.
 
-test('a killed node is detected: suspect, then dead', async (t) => {
+test('a killed node is detected: suspect, then dead', { timeout: PROCESS_TEST_MS }, async (t) => {
   const c = new Cluster()
   t.after(async () => { await c.stopAll() })
   const g = await c.start('genesis')
   const a = await c.start('node')
   await c.waitAlive(g, 2)
   await c.kill(a, 'SIGKILL')
-  await waitFor(async () => (await c.members(g)).find(m => m.peerId === a.ready.peerId && m.status === 'dead' && m.leftAtMs === null), 'genesis declares the killed node dead')
+  // Every status genesis shows for the victim, in order (polled well inside the 5 s suspicion).
+  const seen: string[] = []
+  await waitFor(async () => {
+    const m = (await c.members(g)).find(x => x.peerId === a.ready.peerId)
+    if (m !== undefined && seen[seen.length - 1] !== m.status) seen.push(m.status)
+    return m?.status === 'dead' && m.leftAtMs === null
+  }, 'genesis declares the killed node dead', 30_000, 25)
+  assert.deepEqual(seen.filter(s => s !== 'alive'), ['suspect', 'dead'], `statuses seen: ${seen.join(' → ')}`)
 })
 
 for (const variant of storeVariants()) {
-  test(`a restarted Genesis reloads its registry (${variant.name} store)`, async (t) => {
+  test(`a restarted Genesis reloads its registry (${variant.name} store)`, { timeout: PROCESS_TEST_MS, skip: variant.skip }, async (t) => {
     const env = variant.env()
     const c = new Cluster({ env })
     t.after(async () => { await c.stopAll(); await dropSchema(env) })
@@ -65,18 +59,25 @@ for (const variant of storeVariants()) {
     const a = await c.start('node')
     const b = await c.start('node')
     await c.waitAlive(g1, 3)
+    // The members are frozen (SIGSTOP) while Genesis restarts: no hello of theirs can tell it
+    // about them, so what it knows comes from its store alone.
+    for (const n of [a, b]) n.proc.kill('SIGSTOP')
     await c.kill(g1, 'SIGKILL')
     const g2 = await c.restart(g1, 'genesis')
     assert.equal(g2.ready.peerId, g1.ready.peerId, 'same data dir, same identity')
-    // Right after start it already knows both members from its store; they come back alive.
     const known = await c.members(g2)
-    assert.ok([a, b].every(n => known.some(m => m.peerId === n.ready.peerId)), 'registry reloaded')
+    for (const n of [a, b]) {
+      const m = known.find(x => x.peerId === n.ready.peerId)
+      assert.ok(m !== undefined, `${n.name} reloaded from the store`)
+      assert.equal(m.status, 'suspect', `${n.name} is suspect until it answers`)
+    }
+    for (const n of [a, b]) n.proc.kill('SIGCONT')
     await c.waitAlive(g2, 3)
     await c.waitAlive(a, 3)
   })
 }
 
-test('garbage on the p2p port leaves every node healthy', async (t) => {
+test('random bytes on the p2p port before any handshake leave every node healthy (frames after one: frames.test.ts)', { timeout: PROCESS_TEST_MS }, async (t) => {
   const c = new Cluster()
   t.after(async () => { await c.stopAll() })
   const g = await c.start('genesis')
@@ -97,7 +98,7 @@ test('garbage on the p2p port leaves every node healthy', async (t) => {
   await c.waitAlive(a, 2)
 })
 
-test('config errors exit 2 and name the flag or variable', async () => {
+test('config errors exit 2 and name the flag or variable', { timeout: PROCESS_TEST_MS }, async () => {
   const cases: Array<{ args: string[], env?: Record<string, string>, names: string }> = [
     { args: ['genesis', '--listen', 'not-a-multiaddr'], names: '--listen' },
     { args: ['genesis', '--api', 'localhost'], names: '--api' },
@@ -107,7 +108,15 @@ test('config errors exit 2 and name the flag or variable', async () => {
     { args: ['genesis'], env: { VOIKE_HTTP: 'nope' }, names: 'VOIKE_HTTP' },
     { args: ['genesis', '--database-url', 'mysql://x'], names: '--database-url' },
     { args: ['genesis', '--no-such-flag'], names: '--no-such-flag' },
-    { args: ['frobnicate'], names: 'frobnicate' }
+    { args: ['frobnicate'], names: 'frobnicate' },
+    { args: ['genesis', '--takeover-after-ms', 'soon'], names: '--takeover-after-ms' },
+    { args: ['genesis', '--takeover-after-ms', '86400001'], names: '--takeover-after-ms' },
+    { args: ['genesis'], env: { VOIKE_TAKEOVER_AFTER_MS: '-1' }, names: 'VOIKE_TAKEOVER_AFTER_MS' },
+    { args: ['genesis'], env: { VOIKE_TEST_KINDS: 'teleport' }, names: 'VOIKE_TEST_KINDS' },
+    { args: ['genesis'], env: { VOIKE_TEST_KINDS: 'hold' }, names: 'VOIKE_TEST_HOLD_DIR' },
+    { args: ['genesis'], env: { VOIKE_TEST_KINDS: 'hold', VOIKE_TEST_HOLD_DIR: 'relative/dir' }, names: 'VOIKE_TEST_HOLD_DIR' },
+    // Test-only kinds are refused outright in production, whatever else is set.
+    { args: ['genesis'], env: { VOIKE_TEST_KINDS: 'hold', VOIKE_TEST_HOLD_DIR: '/tmp', NODE_ENV: 'production' }, names: 'VOIKE_TEST_KINDS' }
   ]
   for (const k of cases) {
     const r = await runCli(k.args, k.env)
@@ -116,7 +125,7 @@ test('config errors exit 2 and name the flag or variable', async () => {
   }
 })
 
-test('with an API key, calls without it are refused (401 / UNAUTHENTICATED); /health and /metrics stay open', async (t) => {
+test('with an API key, calls without it are refused (401 / UNAUTHENTICATED); /health and /metrics stay open', { timeout: PROCESS_TEST_MS }, async (t) => {
   const c = new Cluster()
   t.after(async () => { await c.stopAll() })
   const g = await c.start('genesis', { extraArgs: ['--api-key', 'sekrit-key-1'] })
@@ -133,7 +142,7 @@ test('with an API key, calls without it are refused (401 / UNAUTHENTICATED); /he
   assert.equal(good.code, 0, good.stderr)
 })
 
-test('a Genesis stopped with SIGTERM and restarted is alive again for every member', async (t) => {
+test('a Genesis stopped with SIGTERM and restarted is alive again for every member', { timeout: PROCESS_TEST_MS }, async (t) => {
   const c = new Cluster()
   t.after(async () => { await c.stopAll() })
   const g1 = await c.start('genesis')
@@ -145,7 +154,7 @@ test('a Genesis stopped with SIGTERM and restarted is alive again for every memb
   await c.waitAlive(a, 2)
 })
 
-test('a node that joined through another member while Genesis was down becomes known to Genesis', async (t) => {
+test('a node that joined through another member while Genesis was down becomes known to Genesis', { timeout: PROCESS_TEST_MS }, async (t) => {
   const c = new Cluster()
   t.after(async () => { await c.stopAll() })
   const g1 = await c.start('genesis')
@@ -161,7 +170,7 @@ test('a node that joined through another member while Genesis was down becomes k
   await c.waitAlive(n, 4)
 })
 
-test('forged membership messages from a peer do not break membership', async (t) => {
+test('forged membership messages from a peer do not break membership', { timeout: PROCESS_TEST_MS }, async (t) => {
   const c = new Cluster()
   t.after(async () => { await c.stopAll() })
   const g = await c.start('genesis')
@@ -170,7 +179,16 @@ test('forged membership messages from a peer do not break membership', async (t)
   const { createMesh } = await import('../mesh/index.js')
   const { generateKeyPair } = await import('@libp2p/crypto/keys')
   const { Registry } = await import('prom-client')
-  const attacker = await createMesh({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], registry: new Registry(), onMessage: () => {} })
+  const replies = new Map<number, { k: string, e?: { code: string } }>()
+  const attacker = await createMesh({
+    privateKey: await generateKeyPair('Ed25519'),
+    listen: ['/ip4/127.0.0.1/tcp/0'],
+    registry: new Registry(),
+    onMessage: (_from, msg) => {
+      const m = msg as { k: string, id?: number, e?: { code: string } }
+      if (typeof m.id === 'number') replies.set(m.id, m)
+    }
+  })
   t.after(async () => { await attacker.stop() })
   const gid = await attacker.dial(g.ready.p2p[0])
   const forged = { peerId: 'not-a-peer-id', addrs: [], cores: 1, memoryBytes: 1, version: 'x', startedAtMs: 1, status: 'alive', lastSeenMs: 1, leftAtMs: null, isGenesis: false, host: '' }
@@ -179,6 +197,9 @@ test('forged membership messages from a peer do not break membership', async (t)
     attacker.send(gid, { k: 't', to: 'membership', b: { type: 'left', peerId: a.ready.peerId }, f: 'membership' })
     attacker.send(gid, { k: 'a', id: i + 1, to: 'membership', b: { type: 'join', member: { ...forged, peerId: a.ready.peerId } }, f: 'membership' })
   }
+  // The frames arrived (in order, on one stream): every forged join was answered, and refused.
+  await waitFor(() => replies.size === 10, 'the answers to the ten forged joins')
+  for (const [id, r] of replies) assert.equal(r.e?.code, 'ERR_INVALID_MEMBER', `forged join ${id} answered ${JSON.stringify(r)}`)
   // Genesis still tracks members: a is not marked left, a kill is still detected, joins still work.
   const b = await c.start('node')
   await c.waitAlive(g, 3)

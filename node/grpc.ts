@@ -75,11 +75,14 @@ function segmentToProto (s: JobView['segments'][number]): Record<string, unknown
   }
 }
 
+/** A job's parameters as JSON text, at most (the HTTP API's body limit is 1 MiB). */
+const MAX_PARAMS_JSON_CHARS = 1024 * 1024
+
 function toGrpcError (err: unknown): GrpcError {
   if (err instanceof GridError) {
     const code = err.code === 'ERR_NOT_FOUND'
       ? Status.NOT_FOUND
-      : err.code === 'ERR_UNAVAILABLE' ? Status.UNAVAILABLE : err.code === 'ERR_OVERLOADED' ? Status.RESOURCE_EXHAUSTED : Status.INVALID_ARGUMENT
+      : err.code === 'ERR_UNAVAILABLE' ? Status.UNAVAILABLE : err.code === 'ERR_OVERLOADED' || err.code === 'ERR_TOO_LARGE' ? Status.RESOURCE_EXHAUSTED : Status.INVALID_ARGUMENT
     // The field at fault also travels as a google.rpc.BadRequest detail (grpc-errors.ts).
     return withFieldDetails({ code, details: err.message }, err.field)
   }
@@ -109,6 +112,9 @@ export async function startGrpc (o: GrpcOptions): Promise<GrpcServer> {
 
   const parseParams = (text: string): unknown => {
     if (text === '') return {}
+    // The server takes messages up to maxMessageBytes (FLOW sends files); a job's parameters stay
+    // within the HTTP API's body limit, checked before anything parses them.
+    if (text.length > MAX_PARAMS_JSON_CHARS) throw new GridError('ERR_TOO_LARGE', `params_json: larger than ${MAX_PARAMS_JSON_CHARS} characters`, 'params_json')
     checkJsonText(text, { field: 'params_json' })
     try { return JSON.parse(text) } catch (err) {
       throw new GridError('ERR_INVALID_ARGUMENT', `params_json is not JSON: ${(err as Error).message}`, 'params_json')

@@ -4,15 +4,17 @@
  */
 import { totalmem, availableParallelism } from 'node:os'
 import { readFileSync } from 'node:fs'
-import type { Registry } from 'prom-client'
+import { Gauge, type Registry } from 'prom-client'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { NodeConfig } from '../config/index.js'
 import { createLogger, type Logger } from '../config/logger.js'
 import { createMesh, loadOrCreateIdentity, type Mesh } from '../mesh/index.js'
 import { createActorSystem, type ActorSystem, type Envelope } from '../actors/runtime/index.js'
+import { envelopeProblem } from '../actors/runtime/envelope.js'
 import { MemberTable, type MemberRecord } from '../actors/membership/table.js'
 import { MEMBERSHIP_ACTOR, parseMember } from '../actors/membership/membership-actor.js'
 import { membershipService } from '../actors/membership/service.js'
+import { startDetector, type NodeDetector } from './detector.js'
 import { spawnServices, type ServiceActor } from '../actors/runtime/service.js'
 import { createWorkerPool } from '../actors/worker/pool.js'
 import { workerService } from '../actors/worker/service.js'
@@ -43,6 +45,7 @@ import { createFlowService } from './flow-service.js'
 import { gridPort } from './flow-ports.js'
 import { flowRoutes } from './http-flow.js'
 import { addFlowService } from './grpc-flow.js'
+import { testKindsWarning, type TestKinds } from './test-kinds.js'
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version
 
@@ -58,6 +61,8 @@ export interface VoikeNode {
   readonly system: ActorSystem
   /** Announces the leave (unless `announce: false`), stops APIs, actors, mesh and store. */
   stop: (options?: { announce?: boolean }) => Promise<void>
+  /** What a stop in progress is doing now (e.g. `store close`), for a report when it hangs; undefined when idle. */
+  stopStep: () => string | undefined
 }
 
 export interface StartOptions {
@@ -71,13 +76,15 @@ export interface StartOptions {
    * stops the process with status 1 so that systemd, Docker or Kubernetes restarts it.
    */
   onFatal?: (err: Error) => void
+  /** TEST-ONLY job kinds (node/test-kinds.ts, from VOIKE_TEST_KINDS); never in production. */
+  testKinds?: TestKinds
 }
 
 /**
  * The job kinds this node runs: each kind's job side (the scheduler). `vasm` shares the node's
  * program store with its worker-side actor (actors/kinds/vasm/actor.ts) ...
  */
-function jobKinds (programs: ProgramStore): ReadonlyArray<JobKind<any, any>> {
+function builtinJobKinds (programs: ProgramStore): ReadonlyArray<JobKind<any, any>> {
   return [fibKind, createVasmKind({ programs })]
 }
 /** ... and the worker side of every kind (plus `noop`, the benches' and tests' empty task). */
@@ -93,23 +100,38 @@ function isPeerId (id: string): boolean {
 export async function startNode (config: NodeConfig, options: StartOptions = {}): Promise<VoikeNode> {
   const log = options.logger ?? createLogger({ level: config.logLevel, base: { node: config.name } })
   const tickMs = options.tickMs ?? 1000
-  const cleanups: Array<() => Promise<void>> = []
+  // Each step is named, so that a stop that hangs can say where (the CLI reports it).
+  const cleanups: Array<[string, () => Promise<void>]> = []
+  let stepNow: string | undefined
   const cleanup = async (): Promise<void> => {
-    for (const fn of cleanups.reverse()) { try { await fn() } catch (err) { log.warn('cleanup step failed', { err }) } }
+    for (const [name, fn] of cleanups.reverse()) {
+      stepNow = name
+      try { await fn() } catch (err) { log.warn('cleanup step failed', { step: name, err }) }
+    }
+    stepNow = undefined
+  }
+  const extraJobKinds = options.testKinds?.jobKinds ?? []
+  const taskModules = [...TASK_MODULES, ...(options.testKinds?.taskModules ?? [])]
+  if (options.testKinds !== undefined) {
+    process.stderr.write(testKindsWarning(options.testKinds))
+    log.warn('TEST-ONLY job kinds enabled; never in production', { kinds: options.testKinds.names })
   }
 
   try {
     const registry = createNodeRegistry()
+    if (options.testKinds !== undefined) registerTestKindsMetric(registry)
     const store = await createStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl, schema: config.dbSchema, logger: log.child({ component: 'store' }) })
-    cleanups.push(async () => { await store.close() })
+    cleanups.push(['store close', async () => { await store.close() }])
     const privateKey = await loadOrCreateIdentity(config.dataDir)
     // Chaos (VOIKE_CHAOS_*): off unless set, and loud when on.
     const chaos = createChaos(config.chaos, registry)
-    cleanups.push(async () => { chaos.close() })
+    cleanups.push(['chaos close', async () => { chaos.close() }])
     if (chaosEnabled(config.chaos)) log.warn('CHAOS ON: this node corrupts, drops or delays on purpose', { chaos: config.chaos })
 
     let self: MemberRecord | undefined
     let scheduler: Scheduler | undefined
+    /** The failure detector (SWIM): the mesh's lost links are its evidence. Set before the mesh delivers. */
+    let detector: NodeDetector['detector'] | undefined
     /** Names of the service actors the node cannot live without (set once they are spawned). */
     let critical: ReadonlySet<string> = new Set()
     // The mesh and the actor system refer to each other: the mesh delivers envelopes to the
@@ -123,19 +145,22 @@ export async function startNode (config: NodeConfig, options: StartOptions = {})
       knownAddrs: config.genesis.filter(a => a.startsWith('/')),
       registry,
       logger: log.child({ component: 'mesh' }),
+      // A frame that decodes but is no envelope is a bad frame: counted, its stream reset.
+      checkMessage: envelopeProblem,
       onMessage: (from, msg) => { system?.receiveRemote(from, msg as Envelope) },
       onPeerConnect: (peerId) => {
         tellMembership({ type: 'peer-up', peerId })
         sayHello(peerId)
       },
       // Frames the mesh had to drop: the scheduler re-places that peer's tasks now, not at timeout.
-      onSendFailed: (peerId) => { scheduler?.peerUnreachable(peerId) },
+      onSendFailed: (peerId) => { scheduler?.peerUnreachable(peerId); detector?.swim.reportUnreachable(peerId) },
       onPeerDisconnect: (peerId) => {
         system?.peerDown(peerId)
+        detector?.swim.reportUnreachable(peerId)
         tellMembership({ type: 'peer-down', peerId })
       }
     })
-    cleanups.push(async () => { await mesh.stop() })
+    cleanups.push(['mesh stop', async () => { await mesh.stop() }])
     const sys = createActorSystem({
       peerId: mesh.peerId,
       transport: chaos.transport({ send: (peerId, env) => { mesh.send(peerId, env) } }),
@@ -148,7 +173,7 @@ export async function startNode (config: NodeConfig, options: StartOptions = {})
       }
     })
     system = sys
-    cleanups.push(async () => { await sys.shutdown({ timeoutMs: 2000 }) })
+    cleanups.push(['actor system shutdown', async () => { await sys.shutdown({ timeoutMs: 2000 }) }])
     /** Each side of a new connection introduces itself (see the membership actor's `hello`). */
     function sayHello (peerId: string): void {
       if (self === undefined) return
@@ -176,33 +201,35 @@ export async function startNode (config: NodeConfig, options: StartOptions = {})
     table.put(self)
     registerNodeMetrics(registry, { peerId: mesh.peerId, name: config.name, role: config.role, version: VERSION }, table)
     if (config.role === 'genesis') await loadRegistry(store, table, self, log)
+    const dt = startDetector({ config, system: sys, self, table, isValidId: isPeerId, logger: log.child({ component: 'swim' }) })
+    detector = dt.detector
 
     // The service actors, composed as a list; at stop their closes run in reverse order.
-    const services: ServiceActor[] = []
-    cleanups.push(async () => { for (const s of [...services].reverse()) await s.close?.() })
+    const services: ServiceActor[] = [dt.detector.service]
+    cleanups.push(['service close', async () => {
+      for (const s of [...services].reverse()) {
+        stepNow = `service close (${s.name})`
+        await s.close?.()
+      }
+    }])
     services.push(membershipService({
       table,
       store: config.role === 'genesis' ? store : undefined,
-      connect: async (peerId, addrs) => {
-        await mesh.addPeerAddrs(peerId, addrs)
-        for (const addr of addrs) {
-          try { await mesh.dial(addr.includes('/p2p/') ? addr : `${addr}/p2p/${peerId}`); return } catch { /* try the next address */ }
-        }
-        throw new Error(`no address of ${peerId} answered`)
-      },
+      connect: async (peerId, addrs) => { await connectMember(mesh, peerId, addrs) },
       isConnected: (peerId) => { try { return mesh.isConnected(peerId) } catch { return false } },
       isValidPeerId: isPeerId,
+      detector: true,
       logger: log.child({ component: 'membership' })
     }))
-    const pool = createWorkerPool({ registry, tasks: TASK_MODULES, threads: config.threads, logger: log.child({ component: 'pool' }) })
+    const pool = createWorkerPool({ registry, tasks: taskModules, threads: config.threads, logger: log.child({ component: 'pool' }) })
     const workerPool = chaos.pool(pool)
     services.push(workerService({ pool: workerPool, logger: log.child({ component: 'worker' }) }))
     // VASM programs by hash: served to workers as a coordinator, fetched once as a worker.
     const programs = createProgramStore()
     services.push(vasmService({ programs, pool: workerPool, registry, logger: log.child({ component: 'vasm' }) }))
-    const kinds = jobKinds(programs)
+    const kinds = [...builtinJobKinds(programs), ...extraJobKinds]
     // Trust (PTA) and PerfWatch: measured health, load and RTT feed trust and placement.
-    const trust = createTrust({ selfId: mesh.peerId, table, store, registry, logger: log.child({ component: 'trust' }) })
+    const trust = createTrust({ selfId: mesh.peerId, table, store, registry, logger: log.child({ component: 'trust' }), phi: (peer) => dt.detector.swim.phi(peer) })
     await trust.load()
     services.push(trustService(trust))
     const perfwatch = createPerfWatch({
@@ -216,31 +243,35 @@ export async function startNode (config: NodeConfig, options: StartOptions = {})
     checkTaskKinds(kinds, pool.taskKinds())
     scheduler = createScheduler({
       system: sys, store, table, registry, kinds, logger: log.child({ component: 'scheduler' }),
+      // A dead coordinator's jobs are claimed this long after the detector's verdict.
+      limits: { takeoverAfterMs: config.takeoverAfterMs },
       onTaskOutcome: (peer, outcome) => { trust.onTaskOutcome(peer, outcome) },
       excluded: (peer) => !trust.isTrusted(peer),
       peerWeight: (peer) => placementWeight({ status: table.get(peer)?.status ?? 'dead', trusted: trust.isTrusted(peer), load: perfwatch.load(peer), rttMs: perfwatch.rttMs(peer), trust: trust.trust(peer) })
     })
     services.push(schedulerService(scheduler))
     critical = spawnServices(sys, services)
+    dt.start()
     const ticker = setInterval(() => {
       tellMembership({ type: 'tick' })
       // Members' addresses may use the pending-handshake slots kept for the cluster (mesh/inbound-guard.ts).
       mesh.setKnownAddrs(table.all().filter(m => m.status !== 'dead').flatMap(m => m.addrs))
     }, tickMs)
-    cleanups.push(async () => { clearInterval(ticker) })
+    cleanups.push(['membership ticker', async () => { clearInterval(ticker) }])
 
-    if (config.genesis.length > 0) await join(config.genesis, mesh, sys, self, options.joinTimeoutMs ?? 60_000, log)
+    if (config.genesis.length > 0) await join(config.genesis, mesh, sys, self, options.joinTimeoutMs ?? 60_000, log, dt.join)
+    else dt.rejoinKnown(async (id, addrs) => { await connectMember(mesh, id, addrs) })
     await scheduler.resume()
 
     // FLOW: runs RUN JOB steps on this node's grid, caches results and run records in the store.
     const flowLog = log.child({ component: 'flow' })
     const flows = createFlowService({ port: gridPort(scheduler.grid), store, flowsDir: config.flowsDir, logger: flowLog })
-    cleanups.push(async () => { flows.close() })
+    cleanups.push(['FLOW close', async () => { flows.close() }])
     await flows.ready
     const http: HttpServer = await startHttp({ host: config.http.host, port: config.http.port, peerId: mesh.peerId, registry, table, grid: scheduler.grid, apiKey: config.apiKey, logger: log.child({ component: 'http' }), health: () => chaosEnabled(config.chaos) ? { chaos: config.chaos } : {}, extraGet: hypermeshRoutes({ perfwatch, trust }), routes: [flowRoutes({ service: flows, logger: flowLog })] })
-    cleanups.push(async () => { await http.close() })
+    cleanups.push(['HTTP close', async () => { await http.close() }])
     const grpc: GrpcServer = await startGrpc({ host: config.api.host, port: config.api.port, table, grid: scheduler.grid, apiKey: config.apiKey, logger: log.child({ component: 'grpc' }), maxMessageBytes: 32 << 20, services: [(server, authorized) => { addHypermeshServices(server, { perfwatch, trust }, authorized) }, (server, authorized) => { addFlowService(server, { service: flows, authorized, logger: flowLog }) }] })
-    cleanups.push(async () => { await grpc.close() })
+    cleanups.push(['gRPC close', async () => { await grpc.close() }])
     // Joined, resumed and serving both APIs: gRPC health probes may send traffic now.
     grpc.setServing(true)
 
@@ -258,11 +289,13 @@ export async function startNode (config: NodeConfig, options: StartOptions = {})
         stopping ??= (async () => {
           // Probes and balancers see NOT_SERVING for as long as the leave and the cleanup take.
           grpc.setServing(false)
-          if (opts.announce !== false) await announceLeave(sys, mesh, table)
+          stepNow = 'leave announcement'
+          if (opts.announce !== false) { dt.detector.swim.leave(); await announceLeave(sys, mesh, table) }
           await cleanup()
         })()
         await stopping
-      }
+      },
+      stopStep: () => stepNow
     }
   } catch (err) {
     await cleanup()
@@ -282,7 +315,20 @@ async function loadRegistry (store: MemberStore, table: MemberTable, self: Membe
 }
 
 /** Joins through the first seed that answers; retries all seeds with backoff until the timeout. */
-async function join (seeds: string[], mesh: Mesh, sys: ActorSystem, self: MemberRecord, timeoutMs: number, log: Logger): Promise<void> {
+/** Dials a member at the first of its addresses that answers. */
+async function connectMember (mesh: Mesh, peerId: string, addrs: string[]): Promise<void> {
+  await mesh.addPeerAddrs(peerId, addrs)
+  for (const addr of addrs) {
+    try { await mesh.dial(addr.includes('/p2p/') ? addr : `${addr}/p2p/${peerId}`); return } catch { /* try the next address */ }
+  }
+  throw new Error(`no address of ${peerId} answered`)
+}
+
+/**
+ * Joins through the first seed (any member) that answers, then syncs the failure detector's
+ * state with that seed (`detectorJoin`); retries all seeds with backoff until the timeout.
+ */
+async function join (seeds: string[], mesh: Mesh, sys: ActorSystem, self: MemberRecord, timeoutMs: number, log: Logger, detectorJoin: (seedId: string) => Promise<void>): Promise<void> {
   const deadline = Date.now() + timeoutMs
   let backoffMs = 100
   let lastError: unknown
@@ -293,6 +339,7 @@ async function join (seeds: string[], mesh: Mesh, sys: ActorSystem, self: Member
         const reply = await sys.ask<{ members: unknown[] }>(sys.ref(seedId, MEMBERSHIP_ACTOR), { type: 'join', member: self }, { timeoutMs: 5000, from: MEMBERSHIP_ACTOR })
         const members = reply.members.map(m => parseMember(m, isPeerId))
         sys.tell(sys.ref(mesh.peerId, MEMBERSHIP_ACTOR), { type: 'merge', members })
+        await detectorJoin(seedId)
         log.info('joined', { seed, members: members.length })
         return
       } catch (err) {
@@ -312,4 +359,10 @@ async function announceLeave (sys: ActorSystem, mesh: Mesh, table: MemberTable):
     try { sys.tell(sys.ref(m.peerId, MEMBERSHIP_ACTOR), { type: 'leave', peerId: mesh.peerId }, MEMBERSHIP_ACTOR) } catch { /* best effort */ }
   }
   await mesh.flush(1000)
+}
+
+/** 1 on a node running TEST-ONLY job kinds (node/test-kinds.ts): visible on every dashboard. */
+function registerTestKindsMetric (registry: Registry): void {
+  const g = new Gauge({ name: 'voike_test_kinds_enabled', help: 'TEST-ONLY job kinds are enabled on this node (VOIKE_TEST_KINDS); never in production', registers: [registry] })
+  g.set(1)
 }

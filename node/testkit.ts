@@ -10,7 +10,8 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import pg from 'pg'
-import { waitFor as rigWaitFor } from '../actors/testing/rig.js'
+import { pgSkip, waitFor as rigWaitFor } from '../actors/testing/rig.js'
+export { PG_SKIP_REASON, pgSkip } from '../actors/testing/rig.js'
 
 export const CLI_PATH = fileURLToPath(new URL('./cli.js', import.meta.url))
 
@@ -117,8 +118,8 @@ export class Cluster {
    * Starts `old`'s successor after it exited: same role, data dir (so same identity and store)
    * and p2p port, so that members reach it where they knew it.
    */
-  async restart (old: NodeProc, role: 'genesis' | 'node', opts: { name?: string } = {}): Promise<NodeProc> {
-    return await this.start(role, { dataDir: old.dataDir, name: opts.name ?? old.name, extraArgs: ['--listen', `/ip4/127.0.0.1/tcp/${p2pPort(old)}`] })
+  async restart (old: NodeProc, role: 'genesis' | 'node', opts: { name?: string, extraArgs?: string[] } = {}): Promise<NodeProc> {
+    return await this.start(role, { dataDir: old.dataDir, name: opts.name ?? old.name, extraArgs: ['--listen', `/ip4/127.0.0.1/tcp/${p2pPort(old)}`, ...(opts.extraArgs ?? [])] })
   }
 
   genesis (): NodeProc {
@@ -148,14 +149,22 @@ export class Cluster {
   }
 }
 
-/** The stores every store-touching test runs against: embedded always, PostgreSQL when configured. */
-export function storeVariants (): Array<{ name: string, env: () => Record<string, string> }> {
-  const variants: Array<{ name: string, env: () => Record<string, string> }> = [{ name: 'embedded', env: () => ({}) }]
+/**
+ * The stores every store-touching test runs against: embedded always, PostgreSQL when configured.
+ * Without VOIKE_TEST_DATABASE_URL the PostgreSQL variant is still declared, with `skip` set to the
+ * reason, so that the test runner reports it as skipped instead of the test not existing.
+ */
+export function storeVariants (): Array<{ name: string, skip: string | false, env: () => Record<string, string> }> {
   const url = process.env.VOIKE_TEST_DATABASE_URL
-  if (url !== undefined && url !== '') {
-    variants.push({ name: 'postgres', env: () => ({ DATABASE_URL: url, VOIKE_DB_SCHEMA: `t_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}` }) })
-  }
-  return variants
+  return [
+    { name: 'embedded', skip: false, env: () => ({}) },
+    { name: 'postgres', skip: pgSkip(), env: () => ({ DATABASE_URL: url as string, VOIKE_DB_SCHEMA: pgSchemaName() }) }
+  ]
+}
+
+/** A fresh PostgreSQL schema name for one test (dropped by dropSchema). */
+export function pgSchemaName (): string {
+  return `t_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`
 }
 
 /** Drops the PostgreSQL schema a variant's env created (no-op for the embedded store). */

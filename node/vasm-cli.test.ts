@@ -36,7 +36,7 @@ async function cli (argv: string[], files: Record<string, string | Uint8Array>):
 
 const fact = readFileSync(EXAMPLES + 'factorial.vasm', 'utf8')
 
-test('vasm run prints r0, or JSON with --json; both engines; negative --arg values', async () => {
+test('vasm run prints r0, or JSON with --json; both engines; negative --arg values', { timeout: 120_000 }, async () => {
   const r = await cli(['run', 'f.vasm', '--arg', '20'], { 'f.vasm': fact })
   assert.deepEqual([r.code, r.out, r.err], [0, '2432902008176640000\n', ''])
   const j = await cli(['run', 'f.vasm', '--arg', '25', '--json', '--engine', 'interp'], { 'f.vasm': fact })
@@ -46,7 +46,7 @@ test('vasm run prints r0, or JSON with --json; both engines; negative --arg valu
   assert.equal(neg.out, '-12\n')
 })
 
-test('vasm run: runtime errors exit 1 naming the error and the source line', async () => {
+test('vasm run: runtime errors exit 1 naming the error and the source line', { timeout: 120_000 }, async () => {
   const loop = await cli(['run', 'l.vasm', '--fuel', '500'], { 'l.vasm': '; spin\nloop:\n  JMP loop\n' })
   assert.equal(loop.code, 1)
   assert.equal(loop.err, 'voike vasm: l.vasm: runtime error: fuel exhausted at 3:3 (JMP loop), fuel used 500\n')
@@ -55,7 +55,7 @@ test('vasm run: runtime errors exit 1 naming the error and the source line', asy
   assert.match(div.err, /division by zero at 1:1 \(DIV r0, r1, r2\)/)
 })
 
-test('vasm: assembly and verification errors exit 2 naming line:col', async () => {
+test('vasm: assembly and verification errors exit 2 naming line:col', { timeout: 120_000 }, async () => {
   const bad = await cli(['run', 'b.vasm'], { 'b.vasm': 'HALT\nADD r0, r1, r16\n' })
   assert.equal(bad.code, 2)
   assert.equal(bad.err, 'voike vasm: b.vasm:2:13: expected a register r0-r15, found "r16"\n')
@@ -67,7 +67,7 @@ test('vasm: assembly and verification errors exit 2 naming line:col', async () =
   assert.match(junk.err, /^voike vasm: x\.bin: byte 8: checksum mismatch/)
 })
 
-test('vasm: usage errors exit 2', async () => {
+test('vasm: usage errors exit 2', { timeout: 120_000 }, async () => {
   for (const argv of [[], ['frob'], ['run'], ['run', 'a', 'b'], ['run', 'f.vasm', '--fuel', '-1'], ['run', 'f.vasm', '--arg', '1.5'],
     ['run', 'f.vasm', '--engine', 'jit'], ['run', 'f.vasm', '--bogus'], ['asm', 'f.vasm'], ['run', 'missing.vasm']]) {
     const r = await cli(argv, { 'f.vasm': fact })
@@ -76,7 +76,7 @@ test('vasm: usage errors exit 2', async () => {
   }
 })
 
-test('vasm asm, disasm, verify: binary round trip and binary accepted by run', async () => {
+test('vasm asm, disasm, verify: binary round trip and binary accepted by run', { timeout: 120_000 }, async () => {
   const a = await cli(['asm', 'f.vasm', '-o', 'f.bin'], { 'f.vasm': fact })
   assert.equal(a.code, 0)
   const bin = a.files.get('f.bin') as Uint8Array

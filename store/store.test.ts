@@ -14,6 +14,10 @@ import { MIGRATIONS, MIGRATIONS_TABLE_SQL } from './schema.js'
 import type { JobRecord, MemberRecord, SegmentRecord, Store, StoreErrorCode, StoreOptions } from './index.js'
 
 const PG_URL = process.env.VOIKE_TEST_DATABASE_URL
+/** Why the PostgreSQL tests are skipped (reported by the runner, counted in its summary). */
+const PG_SKIP = PG_URL === undefined || PG_URL === '' ? 'VOIKE_TEST_DATABASE_URL is not set: PostgreSQL tests need a database (e.g. postgres://postgres@127.0.0.1:5432/test)' : false
+/** A hang fails one test, not the suite. */
+const STORE_TEST_MS = 60_000
 const T0 = 1_700_000_000_000 // epoch ms beyond 2^32, so BIGINT conversion is exercised
 
 async function rejectsWith (p: Promise<unknown>, code: StoreErrorCode, message?: RegExp): Promise<void> {
@@ -77,12 +81,15 @@ interface Backend {
   /** Behind the store's back: applies the migrations up to `version` and runs `sql` (an older node's database). */
   createAtVersion: (opts: StoreOptions, version: number, sql: string) => Promise<void>
   cleanup: () => Promise<void>
+  /** The reason this backend's tests are skipped, or false. */
+  skip: string | false
 }
 
 function sqliteBackend (): Backend {
   const dirs: string[] = []
   return {
     name: 'sqlite',
+    skip: false,
     async fresh () {
       const dir = await mkdtemp(join(tmpdir(), 'voike-store-'))
       dirs.push(dir)
@@ -123,6 +130,7 @@ function postgresBackend (url: string): Backend {
   const ready = async (): Promise<void> => { connected ??= admin.connect().then(() => {}); await connected }
   return {
     name: 'postgres',
+    skip: PG_SKIP,
     async fresh () {
       const schema = `t_${randomBytes(6).toString('hex')}`
       schemas.push(schema)
@@ -163,8 +171,9 @@ function postgresBackend (url: string): Backend {
 const allVersions = Array.from({ length: STORE_SCHEMA_VERSION }, (_, i) => i + 1)
 
 function suite (backend: Backend): void {
+  const testOpts = { timeout: STORE_TEST_MS, skip: backend.skip }
   describe(`store (${backend.name})`, () => {
-    after(async () => { await backend.cleanup() })
+    after(async () => { if (backend.skip === false) await backend.cleanup() })
 
     /** Opens a store on `opts` (fresh by default) and closes it when the test ends. */
     async function open (t: { after: (fn: () => Promise<void>) => void }, opts?: StoreOptions): Promise<{ store: Store, opts: StoreOptions }> {
@@ -174,7 +183,7 @@ function suite (backend: Backend): void {
       return { store, opts: o }
     }
 
-    test('migrations are idempotent: concurrent and repeated opens apply each once', async (t) => {
+    test('migrations are idempotent: concurrent and repeated opens apply each once', testOpts, async (t) => {
       const opts = await backend.fresh()
       const [a, b] = await Promise.all([createStore(opts), createStore(opts)])
       t.after(async () => { await a.close(); await b.close() })
@@ -188,7 +197,7 @@ function suite (backend: Backend): void {
       assert.deepEqual(await backend.migrationVersions(opts), allVersions)
     })
 
-    test('members: upsert, list, status changes', async (t) => {
+    test('members: upsert, list, status changes', testOpts, async (t) => {
       const { store } = await open(t)
       assert.deepEqual(await store.listMembers(), [])
       const b = member('peerB', { isGenesis: true, host: 'other-host', addrs: ['/ip4/10.0.0.2/tcp/1', '/ip6/::1/tcp/2'] })
@@ -222,7 +231,7 @@ function suite (backend: Backend): void {
       assert.equal((await store.listMembers()).length, 2)
     })
 
-    test('a reopened store reloads members and jobs', async (t) => {
+    test('a reopened store reloads members and jobs', testOpts, async (t) => {
       const opts = await backend.fresh()
       const first = await createStore(opts)
       await first.upsertMember(member('peerA', { isGenesis: true }))
@@ -238,7 +247,7 @@ function suite (backend: Backend): void {
       assert.deepEqual((await store.listUnfinishedJobs('peerA')).map(j => j.id), ['j1'])
     })
 
-    test('createJob persists a job with its segments atomically', async (t) => {
+    test('createJob persists a job with its segments atomically', testOpts, async (t) => {
       const { store } = await open(t)
       const j = job('j1', { params: { n: 10, segments: 4 } })
       const segs = segments('j1', 4)
@@ -268,7 +277,7 @@ function suite (backend: Backend): void {
       assert.equal(await store.getJob('missing'), null)
     })
 
-    test('updateJob applies only the given fields; unknown id is an error', async (t) => {
+    test('updateJob applies only the given fields; unknown id is an error', testOpts, async (t) => {
       const { store } = await open(t)
       await store.createJob(job('j1', { error: 'old' }), [])
       await store.updateJob('j1', { status: 'running', updatedAtMs: T0 + 1 })
@@ -288,7 +297,7 @@ function suite (backend: Backend): void {
       await rejectsWith(store.updateJob('j1', { kind: 'x' } as never), 'ERR_INVALID_ARGUMENT', /patch\.kind/)
     })
 
-    test('updateSegments applies a batch in one transaction', async (t) => {
+    test('updateSegments applies a batch in one transaction', testOpts, async (t) => {
       const { store } = await open(t)
       await store.createJob(job('j1'), segments('j1', 3))
       await store.createJob(job('j2'), segments('j2', 2))
@@ -319,7 +328,7 @@ function suite (backend: Backend): void {
       await store.updateSegments([]) // no-op
     })
 
-    test('fenced writes: with a coordinator condition, a job claimed by another node is not written', async (t) => {
+    test('fenced writes: with a coordinator condition, a job claimed by another node is not written', testOpts, async (t) => {
       const { store, opts } = await open(t)
       await store.createJob(job('f1', { status: 'running', coordinator: 'peerA' }), segments('f1', 2))
       await store.createJob(job('f2', { status: 'running', coordinator: 'peerA' }), segments('f2', 2))
@@ -367,7 +376,7 @@ function suite (backend: Backend): void {
       await rejectsWith(store.updateSegments([], { coordinator: 7 as unknown as string }), 'ERR_INVALID_ARGUMENT', /coordinator/)
     })
 
-    test('listUnfinishedJobs filters by coordinator and status, oldest first', async (t) => {
+    test('listUnfinishedJobs filters by coordinator and status, oldest first', testOpts, async (t) => {
       const { store } = await open(t)
       const statuses = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const
       for (const [i, status] of statuses.entries()) {
@@ -381,7 +390,7 @@ function suite (backend: Backend): void {
       assert.deepEqual((await store.listUnfinishedJobs('peerA')).map(j => j.id), ['a0'])
     })
 
-    test('deleteMember forgets a member; an unknown peerId is a no-op', async (t) => {
+    test('deleteMember forgets a member; an unknown peerId is a no-op', testOpts, async (t) => {
       const { store } = await open(t)
       await store.upsertMember(member('peerA'))
       await store.upsertMember(member('peerB', { status: 'dead', leftAtMs: T0 + 5 }))
@@ -397,7 +406,7 @@ function suite (backend: Backend): void {
       await rejectsWith(store.deleteMember(42 as unknown as string), 'ERR_INVALID_ARGUMENT', /peerId/)
     })
 
-    test('segments keep their dispatch seq, which never goes back', async (t) => {
+    test('segments keep their dispatch seq, which never goes back', testOpts, async (t) => {
       const opts = await backend.fresh()
       const first = await createStore(opts)
       const segs = segments('j1', 3)
@@ -423,7 +432,7 @@ function suite (backend: Backend): void {
       await rejectsWith(store.createJob(job('j2'), bad), 'ERR_INVALID_ARGUMENT', /seq/)
     })
 
-    test('a database of schema version 2 is migrated: its segments get seq 0 and their spans become descriptors', async (t) => {
+    test('a database of schema version 2 is migrated: its segments get seq 0 and their spans become descriptors', testOpts, async (t) => {
       const opts = await backend.fresh()
       await backend.createAtVersion(opts, 2, `
         INSERT INTO jobs (id, kind, status, params, coordinator, created_at_ms, updated_at_ms) VALUES ('old', 'fib', 'running', '{"n":10,"segments":1}', 'peerA', ${T0}, ${T0});
@@ -436,7 +445,7 @@ function suite (backend: Backend): void {
       assert.equal((await store.getJob('old'))?.segments[0].seq, 4)
     })
 
-    test('claimJobs hands the unfinished jobs of a coordinator to another, oldest first, once', async (t) => {
+    test('claimJobs hands the unfinished jobs of a coordinator to another, oldest first, once', testOpts, async (t) => {
       const { store, opts } = await open(t)
       const statuses = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const
       for (const [i, status] of statuses.entries()) {
@@ -475,7 +484,7 @@ function suite (backend: Backend): void {
       assert.equal(stored.filter(c => c === 'peerY').length, y.length)
     })
 
-    test('listJobs: newest first, limit, status filter, cap', async (t) => {
+    test('listJobs: newest first, limit, status filter, cap', testOpts, async (t) => {
       const { store } = await open(t)
       await store.createJob(job('old', { createdAtMs: T0 }), [])
       await store.createJob(job('new', { createdAtMs: T0 + 2, status: 'running' }), [])
@@ -497,7 +506,7 @@ function suite (backend: Backend): void {
       assert.equal(all[all.length - 1].id, `x${String(MAX_LIST_LIMIT - 5).padStart(4, '0')}`)
     })
 
-    test('JSON values round-trip', async (t) => {
+    test('JSON values round-trip', testOpts, async (t) => {
       const { store } = await open(t)
       // Characters that need escaping in JSON and in PostgreSQL array literals (the batch path).
       const tricky = 'quote " backslash \\ brace {a,b} comma, newline\n tab\t NULL-ish null emoji 🧮 ünïcødé'
@@ -521,7 +530,7 @@ function suite (backend: Backend): void {
       await rejectsWith(store.createJob(job('jbig', { params: { n: 1n } }), []), 'ERR_INVALID_ARGUMENT', /params/)
     })
 
-    test('a closed store rejects every call with ERR_STORE_CLOSED', async () => {
+    test('a closed store rejects every call with ERR_STORE_CLOSED', testOpts, async () => {
       const store = await createStore(await backend.fresh())
       await store.close()
       await store.close() // idempotent
@@ -536,14 +545,14 @@ function suite (backend: Backend): void {
 }
 
 suite(sqliteBackend())
-if (PG_URL !== undefined && PG_URL !== '') {
-  suite(postgresBackend(PG_URL))
-
+suite(postgresBackend(PG_URL ?? ''))
+{
+  const backend = postgresBackend(PG_URL ?? '')
+  const testOpts = { timeout: STORE_TEST_MS, skip: PG_SKIP }
   describe('store (postgres only)', () => {
-    const backend = postgresBackend(PG_URL)
-    after(async () => { await backend.cleanup() })
+    after(async () => { if (backend.skip === false) await backend.cleanup() })
 
-    test('stores in different schemas of one database are isolated', async (t) => {
+    test('stores in different schemas of one database are isolated', testOpts, async (t) => {
       const a = await createStore(await backend.fresh())
       const b = await createStore(await backend.fresh())
       t.after(async () => { await a.close(); await b.close() })
@@ -553,10 +562,11 @@ if (PG_URL !== undefined && PG_URL !== '') {
       assert.deepEqual(await b.listMembers(), [])
     })
 
-    test('options= in the URL is merged with the schema search_path', async (t) => {
+    test('options= in the URL is merged with the schema search_path', testOpts, async (t) => {
       const opts = await backend.fresh()
-      const sep = PG_URL.includes('?') ? '&' : '?'
-      const store = await createStore({ ...opts, databaseUrl: `${PG_URL}${sep}options=${encodeURIComponent('-c lock_timeout=5000')}` })
+      const url = PG_URL as string
+      const sep = url.includes('?') ? '&' : '?'
+      const store = await createStore({ ...opts, databaseUrl: `${url}${sep}options=${encodeURIComponent('-c lock_timeout=5000')}` })
       t.after(async () => { await store.close() })
       await store.createJob(job('j1'), [])
       assert.deepEqual(await backend.migrationVersions(opts), allVersions)
@@ -568,24 +578,24 @@ if (PG_URL !== undefined && PG_URL !== '') {
 }
 
 describe('createStore options', () => {
-  test('bad schema names are rejected with ERR_INVALID_OPTION before connecting', async () => {
+  test('bad schema names are rejected with ERR_INVALID_OPTION before connecting', { timeout: STORE_TEST_MS }, async () => {
     for (const schema of ['Bad', 'has-dash', '1abc', 'a"; DROP SCHEMA public; --', '', 'pg_catalog', 'x'.repeat(64)]) {
       await rejectsWith(createStore({ databaseUrl: 'postgres://postgres@127.0.0.1:1/none', schema }), 'ERR_INVALID_OPTION', /schema/)
     }
   })
 
-  test('other invalid options are named', async () => {
+  test('other invalid options are named', { timeout: STORE_TEST_MS }, async () => {
     await rejectsWith(createStore({}), 'ERR_INVALID_OPTION', /dataDir/)
     await rejectsWith(createStore({ databaseUrl: 'mysql://x' }), 'ERR_INVALID_OPTION', /databaseUrl/)
     await rejectsWith(createStore({ dataDir: ':memory:', poolMax: 0 }), 'ERR_INVALID_OPTION', /poolMax/)
     await rejectsWith(createStore({ dataDir: ':memory:', queryTimeoutMs: 1.5 }), 'ERR_INVALID_OPTION', /queryTimeoutMs/)
   })
 
-  test('an unreachable PostgreSQL fails with ERR_STORE_OPEN', async () => {
+  test('an unreachable PostgreSQL fails with ERR_STORE_OPEN', { timeout: STORE_TEST_MS }, async () => {
     await rejectsWith(createStore({ databaseUrl: 'postgres://postgres@127.0.0.1:1/none', queryTimeoutMs: 2000 }), 'ERR_STORE_OPEN')
   })
 
-  test('an unusable data dir fails with ERR_STORE_OPEN', async (t) => {
+  test('an unusable data dir fails with ERR_STORE_OPEN', { timeout: STORE_TEST_MS }, async (t) => {
     const dir = await mkdtemp(join(tmpdir(), 'voike-store-'))
     t.after(async () => { await rm(dir, { recursive: true, force: true }) })
     const file = join(dir, 'not-a-dir')
@@ -593,7 +603,7 @@ describe('createStore options', () => {
     await rejectsWith(createStore({ dataDir: file }), 'ERR_STORE_OPEN', /not-a-dir/)
   })
 
-  test(':memory: opens a private embedded store', async () => {
+  test(':memory: opens a private embedded store', { timeout: STORE_TEST_MS }, async () => {
     const store = await createStore({ dataDir: ':memory:' })
     try {
       await store.createJob(job('j1'), segments('j1', 1))

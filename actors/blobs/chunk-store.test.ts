@@ -21,7 +21,7 @@ async function tempDir (t: { after: (fn: () => Promise<void>) => void }): Promis
 
 const chunkPath = (dir: string, hash: string): string => join(dir, 'chunks', hash.slice(0, 2), hash.slice(2, 4), hash)
 
-test('put/get/has/delete round-trip, content-addressed, fan-out layout, stats', async (t) => {
+test('put/get/has/delete round-trip, content-addressed, fan-out layout, stats', { timeout: 60_000 }, async (t) => {
   const dir = await tempDir(t)
   const store = await openChunkStore({ dir, quotaBytes: 1 << 20 })
   const a = createRng(1).bytes(5000)
@@ -51,7 +51,7 @@ test('put/get/has/delete round-trip, content-addressed, fan-out layout, stats', 
   await again.close()
 })
 
-test('a corrupt chunk is detected on read, quarantined, and can be healed by a new put', async (t) => {
+test('a corrupt chunk is detected on read, quarantined, and can be healed by a new put', { timeout: 60_000 }, async (t) => {
   const dir = await tempDir(t)
   const store = await openChunkStore({ dir, quotaBytes: 1 << 20, maxQuarantined: 2 })
   const data = createRng(2).bytes(8192)
@@ -83,7 +83,7 @@ test('a corrupt chunk is detected on read, quarantined, and can be healed by a n
   await store.close()
 })
 
-test('quota: a put that does not fit fails clearly and leaves nothing behind', async (t) => {
+test('quota: a put that does not fit fails clearly and leaves nothing behind', { timeout: 60_000 }, async (t) => {
   const dir = await tempDir(t)
   const store = await openChunkStore({ dir, quotaBytes: 10_000 })
   const a = createRng(3).bytes(6000)
@@ -101,7 +101,7 @@ test('quota: a put that does not fit fails clearly and leaves nothing behind', a
   await store.close()
 })
 
-test('concurrent puts reserve quota before writing: exactly what fits is stored', async (t) => {
+test('concurrent puts reserve quota before writing: exactly what fits is stored', { timeout: 60_000 }, async (t) => {
   const seed = testSeed()
   t.diagnostic(`seed ${seed}`)
   const rng = createRng(seed)
@@ -132,7 +132,7 @@ test('concurrent puts reserve quota before writing: exactly what fits is stored'
   await store2.close()
 })
 
-test('list pages in hash order; inventory walks them all', async (t) => {
+test('list pages in hash order; inventory walks them all', { timeout: 60_000 }, async (t) => {
   const dir = await tempDir(t)
   const store = await openChunkStore({ dir, quotaBytes: 1 << 20 })
   const rng = createRng(5)
@@ -157,7 +157,7 @@ test('list pages in hash order; inventory walks them all', async (t) => {
   await store.close()
 })
 
-test('a temp file left by a crashed put is never visible and is removed at open', async (t) => {
+test('a temp file left by a crashed put is never visible and is removed at open', { timeout: 60_000 }, async (t) => {
   const dir = await tempDir(t)
   const store = await openChunkStore({ dir, quotaBytes: 1 << 20 })
   await store.close()
@@ -172,7 +172,7 @@ test('a temp file left by a crashed put is never visible and is removed at open'
   await reopened.close()
 })
 
-test('a process killed mid-put leaves only whole, verified chunks', async (t) => {
+test('a process killed mid-put leaves only whole, verified chunks', { timeout: 60_000 }, async (t) => {
   const dir = await tempDir(t)
   const storeUrl = new URL('./chunk-store.js', import.meta.url).href
   // The child stores 2 MiB chunks in a loop, printing each hash once its put has returned.
@@ -207,7 +207,7 @@ test('a process killed mid-put leaves only whole, verified chunks', async (t) =>
   await store.close()
 })
 
-test('bad options are refused naming the option', async () => {
+test('bad options are refused naming the option', { timeout: 60_000 }, async () => {
   await assert.rejects(openChunkStore({ dir: '', quotaBytes: 1 }), /openChunkStore: dir must be a non-empty path/)
   await assert.rejects(openChunkStore({ dir: '/tmp/x', quotaBytes: -1 }), /openChunkStore: quotaBytes must be an integer/)
   await assert.rejects(openChunkStore({ dir: '/tmp/x', quotaBytes: 1, maxQuarantined: -1 }), /maxQuarantined/)
@@ -224,7 +224,7 @@ async function * pieces (data: Uint8Array, rng: ReturnType<typeof createRng>): A
   }
 }
 
-test('chunkStream cuts any piece sizes into exact chunks with the running whole hash', async (t) => {
+test('chunkStream cuts any piece sizes into exact chunks with the running whole hash', { timeout: 60_000 }, async (t) => {
   const seed = testSeed()
   t.diagnostic(`seed ${seed}`)
   const rng = createRng(seed)
@@ -244,7 +244,7 @@ test('chunkStream cuts any piece sizes into exact chunks with the running whole 
   }
 })
 
-test('chunkStream refuses bad sizes, too-long streams and non-bytes', async () => {
+test('chunkStream refuses bad sizes, too-long streams and non-bytes', { timeout: 60_000 }, async () => {
   assert.throws(() => chunkStream(pieces(new Uint8Array(1), createRng(1)), 100), /chunkSizeBytes must be an integer in 4096\.\.16777216, got 100/)
   const c = chunkStream(pieces(new Uint8Array(10_000), createRng(1)), 4096, { maxSizeBytes: 5000 })
   assert.throws(() => c.summary(), /before the stream was fully read/)

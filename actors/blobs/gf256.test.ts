@@ -15,7 +15,7 @@ function slowMul (a: number, b: number): number {
   return p & 0xff
 }
 
-test('the product table matches bit-by-bit carry-less multiplication for all 65536 pairs', () => {
+test('the product table matches bit-by-bit carry-less multiplication for all 65536 pairs', { timeout: 60_000 }, () => {
   for (let a = 0; a < 256; a++) {
     for (let b = 0; b < 256; b++) {
       if (MUL[a * 256 + b] !== slowMul(a, b)) assert.fail(`MUL[${a}][${b}] = ${MUL[a * 256 + b]}, expected ${slowMul(a, b)}`)
@@ -23,7 +23,7 @@ test('the product table matches bit-by-bit carry-less multiplication for all 655
   }
 })
 
-test('published values (Backblaze JavaReedSolomon GaloisTest, from the Python prototype)', () => {
+test('published values (Backblaze JavaReedSolomon GaloisTest, from the Python prototype)', { timeout: 60_000 }, () => {
   assert.equal(mul(3, 4), 12)
   assert.equal(mul(7, 7), 21)
   assert.equal(mul(23, 45), 41)
@@ -32,7 +32,7 @@ test('published values (Backblaze JavaReedSolomon GaloisTest, from the Python pr
   assert.equal(pow(13, 7), 43)
 })
 
-test('log/antilog tables: 2 generates all 255 non-zero elements', () => {
+test('log/antilog tables: 2 generates all 255 non-zero elements', { timeout: 60_000 }, () => {
   const seen = new Set<number>()
   for (let n = 0; n < 255; n++) seen.add(EXP[n])
   assert.equal(seen.size, 255)
@@ -40,7 +40,7 @@ test('log/antilog tables: 2 generates all 255 non-zero elements', () => {
   for (let a = 1; a < 256; a++) assert.equal(EXP[LOG[a]], a)
 })
 
-test('field axioms: commutativity, identities, inverses (exhaustive)', () => {
+test('field axioms: commutativity, identities, inverses (exhaustive)', { timeout: 60_000 }, () => {
   for (let a = 0; a < 256; a++) {
     assert.equal(add(a, 0), a)
     assert.equal(mul(a, 1), a)
@@ -58,7 +58,7 @@ test('field axioms: commutativity, identities, inverses (exhaustive)', () => {
   assert.throws(() => div(1, 0), RangeError)
 })
 
-test('field axioms: associativity and distributivity (exhaustive, 2^24 triples each)', () => {
+test('field axioms: associativity and distributivity (exhaustive, 2^24 triples each)', { timeout: 60_000 }, () => {
   for (let a = 0; a < 256; a++) {
     for (let b = 0; b < 256; b++) {
       const ab = mul(a, b)
@@ -70,7 +70,7 @@ test('field axioms: associativity and distributivity (exhaustive, 2^24 triples e
   }
 })
 
-test('pow agrees with repeated multiplication', () => {
+test('pow agrees with repeated multiplication', { timeout: 60_000 }, () => {
   for (let a = 0; a < 256; a++) {
     let p = 1
     for (let n = 0; n < 300; n++) {
@@ -80,7 +80,7 @@ test('pow agrees with repeated multiplication', () => {
   }
 })
 
-test('matrices: published multiply and inverse vectors (Backblaze / klauspost MatrixTest)', () => {
+test('matrices: published multiply and inverse vectors (Backblaze / klauspost MatrixTest)', { timeout: 60_000 }, () => {
   const m1 = [Uint8Array.of(1, 2), Uint8Array.of(3, 4)]
   const m2 = [Uint8Array.of(5, 6), Uint8Array.of(7, 8)]
   assert.equal(matrixToString(multiply(m1, m2)), '[[11, 22], [19, 42]]')
@@ -95,7 +95,7 @@ test('matrices: published multiply and inverse vectors (Backblaze / klauspost Ma
   assert.equal(matrixToString(identityMatrix(3)), '[[1, 0, 0], [0, 1, 0], [0, 0, 1]]')
 })
 
-test('a singular matrix is refused with ERR_SINGULAR_MATRIX', () => {
+test('a singular matrix is refused with ERR_SINGULAR_MATRIX', { timeout: 60_000 }, () => {
   const v = vandermonde(4, 2)
   assert.throws(() => invert([v[1], v[1]]), (e: any) => e.code === BlobErrorCode.SINGULAR_MATRIX)
 })

@@ -25,13 +25,13 @@ function manifestFor (data: Uint8Array, chunkSizeBytes: number, redundancy: Redu
   return buildManifest({ size: data.length, sha256: sha(data), chunkSizeBytes, redundancy, chunks, createdAtMs })
 }
 
-test('canonical JSON sorts keys, drops undefined fields, refuses non-integers', () => {
+test('canonical JSON sorts keys, drops undefined fields, refuses non-integers', { timeout: 60_000 }, () => {
   assert.equal(canonicalJson({ b: 1, a: [true, null, 'x'], c: undefined, d: { z: 1, y: 'é"' } }), '{"a":[true,null,"x"],"b":1,"d":{"y":"é\\"","z":1}}')
   assert.throws(() => canonicalJson({ a: 1.5 }), /only safe integers/)
   assert.throws(() => canonicalJson({ a: () => 1 }), /cannot encode a function/)
 })
 
-test('the id is the sha256 of the content (pinned form), independent of placement and time', () => {
+test('the id is the sha256 of the content (pinned form), independent of placement and time', { timeout: 60_000 }, () => {
   const chunk = 'a'.repeat(64)
   const m = buildManifest({
     size: 5,
@@ -55,7 +55,7 @@ test('the id is the sha256 of the content (pinned form), independent of placemen
   assert.notEqual(blobId(other), blobId(m))
 })
 
-test('real manifests (replicated and rs) round-trip through canonical JSON with their id', () => {
+test('real manifests (replicated and rs) round-trip through canonical JSON with their id', { timeout: 60_000 }, () => {
   const data = createRng(5).bytes(10_000)
   for (const red of [{ mode: 'replicate', r: 3 }, { mode: 'rs', k: 4, m: 2 }] as Redundancy[]) {
     const m = manifestFor(data, 4096, red)
@@ -76,7 +76,7 @@ test('real manifests (replicated and rs) round-trip through canonical JSON with 
   assert.notEqual(blobId(manifestFor(changed, 4096, { mode: 'replicate', r: 3 })), blobId(manifestFor(data, 4096, { mode: 'replicate', r: 3 })))
 })
 
-test('an empty blob has no chunks and the empty hash', () => {
+test('an empty blob has no chunks and the empty hash', { timeout: 60_000 }, () => {
   const m = manifestFor(new Uint8Array(0), 1 << 20, { mode: 'rs', k: 4, m: 2 })
   assert.equal(m.chunks.length, 0)
   assert.equal(m.sha256, EMPTY_SHA256)
@@ -86,7 +86,7 @@ test('an empty blob has no chunks and the empty hash', () => {
   assert.deepEqual(chunkCount(4097, 4096), { chunks: 2, lastSizeBytes: 1 })
 })
 
-test('invalid manifests are refused naming the field', () => {
+test('invalid manifests are refused naming the field', { timeout: 60_000 }, () => {
   const good = JSON.parse(encodeManifest(manifestFor(createRng(9).bytes(9000), 4096, { mode: 'rs', k: 2, m: 1 })))
   const cases: Array<[string, (m: any) => void, RegExp]> = [
     ['version', (m) => { m.version = 2 }, /manifest: version must be 1, got 2/],
@@ -124,7 +124,7 @@ test('invalid manifests are refused naming the field', () => {
   assert.throws(() => parseManifest({ version: 1, size: 4096 * (MAX_CHUNKS + 1), sha256: 'a'.repeat(64), chunkSizeBytes: 4096, redundancy: { mode: 'replicate', r: 1 }, chunks: [], createdAtMs: 0 }), /needs 65537 chunks of 4096 bytes, at most 65536/)
 })
 
-test('x-voike-redundancy header: r=N and rs=K+M with clear errors', () => {
+test('x-voike-redundancy header: r=N and rs=K+M with clear errors', { timeout: 60_000 }, () => {
   assert.deepEqual(parseRedundancyHeader('r=3'), { mode: 'replicate', r: 3 })
   assert.deepEqual(parseRedundancyHeader(' RS = 4 + 2 '), { mode: 'rs', k: 4, m: 2 })
   assert.deepEqual(parseRedundancyHeader('rs=10+0'), { mode: 'rs', k: 10, m: 0 })
@@ -148,7 +148,7 @@ test('x-voike-redundancy header: r=N and rs=K+M with clear errors', () => {
   }
 })
 
-test('chunk size bounds', () => {
+test('chunk size bounds', { timeout: 60_000 }, () => {
   assert.equal(checkChunkSize(1 << 20), 1 << 20)
   assert.throws(() => checkChunkSize(4095), /chunkSizeBytes must be an integer in 4096\.\.16777216, got 4095/)
   assert.throws(() => checkChunkSize((16 << 20) + 1), (e: any) => e.code === BlobErrorCode.INVALID_OPTION)

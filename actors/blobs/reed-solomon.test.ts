@@ -49,7 +49,7 @@ function referenceParity (data: Uint8Array[], m: number): Uint8Array[] {
   return out
 }
 
-test('published vector: Backblaze JavaReedSolomon testOneEncode (5+5, klauspost TestOneEncode)', () => {
+test('published vector: Backblaze JavaReedSolomon testOneEncode (5+5, klauspost TestOneEncode)', { timeout: 60_000 }, () => {
   const rs = createReedSolomon({ dataShards: 5, parityShards: 5 })
   const shards = [[0, 1], [4, 5], [2, 3], [6, 7], [8, 9]].map((b) => Uint8Array.from(b))
   for (let i = 0; i < 5; i++) shards.push(new Uint8Array(2))
@@ -60,7 +60,7 @@ test('published vector: Backblaze JavaReedSolomon testOneEncode (5+5, klauspost 
   assert.equal(rs.verify(shards), false)
 })
 
-test('the encoding matrix is systematic and matches the interpolation reference', () => {
+test('the encoding matrix is systematic and matches the interpolation reference', { timeout: 60_000 }, () => {
   for (const [k, m] of [[1, 1], [2, 1], [4, 2], [5, 5], [10, 4], [17, 3]]) {
     const rs = createReedSolomon({ dataShards: k, parityShards: m })
     const e = rs.encodingMatrix()
@@ -73,7 +73,7 @@ test('the encoding matrix is systematic and matches the interpolation reference'
   }
 })
 
-test('seeded: parity equals the interpolation reference for random shapes, sizes and alignments', (t) => {
+test('seeded: parity equals the interpolation reference for random shapes, sizes and alignments', { timeout: 60_000 }, (t) => {
   const seed = testSeed()
   t.diagnostic(`seed ${seed}`)
   const rng = createRng(seed)
@@ -102,7 +102,7 @@ function subsets (n: number, r: number): number[][] {
   return out
 }
 
-test('4+2: every pattern of up to 2 lost shards rebuilds exactly; 3 lost fails clearly', () => {
+test('4+2: every pattern of up to 2 lost shards rebuilds exactly; 3 lost fails clearly', { timeout: 60_000 }, () => {
   const rs = createReedSolomon({ dataShards: 4, parityShards: 2 })
   const rng = createRng(42)
   const data = rng.bytes(4096 + 3)
@@ -126,7 +126,7 @@ test('4+2: every pattern of up to 2 lost shards rebuilds exactly; 3 lost fails c
   }
 })
 
-test('seeded property: any k of k+m shards rebuild the data, more than m lost always fails', (t) => {
+test('seeded property: any k of k+m shards rebuild the data, more than m lost always fails', { timeout: 60_000 }, (t) => {
   const seed = testSeed()
   t.diagnostic(`seed ${seed}`)
   const rng = createRng(seed)
@@ -153,7 +153,7 @@ test('seeded property: any k of k+m shards rebuild the data, more than m lost al
   }
 })
 
-test('decoding matrices are cached per erasure pattern and the cache is bounded', () => {
+test('decoding matrices are cached per erasure pattern and the cache is bounded', { timeout: 60_000 }, () => {
   const rs = createReedSolomon({ dataShards: 6, parityShards: 3, maxCachedDecoders: 3 })
   const shards = rs.split(createRng(7).bytes(600))
   for (const pattern of subsets(6, 2)) {
@@ -177,7 +177,7 @@ test('decoding matrices are cached per erasure pattern and the cache is bounded'
   assert.deepEqual(p[8], shards[8])
 })
 
-test('reconstruct with dataOnly leaves lost parity empty', () => {
+test('reconstruct with dataOnly leaves lost parity empty', { timeout: 60_000 }, () => {
   const rs = createReedSolomon({ dataShards: 3, parityShards: 2 })
   const shards = rs.split(Uint8Array.of(1, 2, 3, 4, 5, 6, 7))
   const copy: MaybeShard[] = shards.slice()
@@ -188,7 +188,7 @@ test('reconstruct with dataOnly leaves lost parity empty', () => {
   assert.equal(copy[4], null)
 })
 
-test('split pads the last data shard with zeros; empty data gives 1-byte shards', () => {
+test('split pads the last data shard with zeros; empty data gives 1-byte shards', { timeout: 60_000 }, () => {
   const rs = createReedSolomon({ dataShards: 4, parityShards: 2 })
   assert.equal(rs.shardSizeFor(10), 3)
   const shards = rs.split(Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8, 9, 10))
@@ -201,7 +201,7 @@ test('split pads the last data shard with zeros; empty data gives 1-byte shards'
   assert.throws(() => rs.join(shards, 13), (e: any) => e.code === BlobErrorCode.SHARD_SHAPE)
 })
 
-test('m = 0 (striping only) and k = 1 (replication-like) work', () => {
+test('m = 0 (striping only) and k = 1 (replication-like) work', { timeout: 60_000 }, () => {
   const stripe = createReedSolomon({ dataShards: 3, parityShards: 0 })
   const data = Uint8Array.of(9, 8, 7, 6, 5)
   assert.deepEqual(stripe.join(stripe.split(data), 5), data)
@@ -210,7 +210,7 @@ test('m = 0 (striping only) and k = 1 (replication-like) work', () => {
   for (const shard of s) assert.deepEqual(shard, data, 'with k = 1 every parity shard is a copy')
 })
 
-test('bad options and bad shapes are refused with precise errors', () => {
+test('bad options and bad shapes are refused with precise errors', { timeout: 60_000 }, () => {
   assert.throws(() => createReedSolomon({ dataShards: 0, parityShards: 2 }), /dataShards must be an integer in 1\.\.256, got 0/)
   assert.throws(() => createReedSolomon({ dataShards: 2, parityShards: -1 }), /parityShards/)
   assert.throws(() => createReedSolomon({ dataShards: 200, parityShards: 57 }), /dataShards \+ parityShards must be at most 256, got 257/)
@@ -224,7 +224,7 @@ test('bad options and bad shapes are refused with precise errors', () => {
   assert.throws(() => rs.reconstruct([new Uint8Array(2), null, new Uint8Array(4)]), /shard 2 has 4 bytes, others 2/)
 })
 
-test('256 shards (the field limit): 200+56 round-trips with 56 lost', () => {
+test('256 shards (the field limit): 200+56 round-trips with 56 lost', { timeout: 60_000 }, () => {
   const rs = createReedSolomon({ dataShards: 200, parityShards: 56 })
   const rng = createRng(1)
   const data = rng.bytes(200 * 8)

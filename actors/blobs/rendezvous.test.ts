@@ -8,7 +8,7 @@ import { createRng, testSeed } from './seeded-rng.js'
 const key = (i: number): string => createHash('sha256').update(`chunk ${i}`).digest('hex')
 const members = (n: number, prefix = 'peer'): string[] => Array.from({ length: n }, (_, i) => `${prefix}-${i}`)
 
-test('weights are SHA-256 based, stable across runs and nodes', () => {
+test('weights are SHA-256 based, stable across runs and nodes', { timeout: 60_000 }, () => {
   // The first 6 bytes of SHA-256("k\0m"), computed independently.
   const expected = createHash('sha256').update(Buffer.from('k\u0000m')).digest().readUIntBE(0, 6)
   assert.equal(weight('k', 'm'), expected)
@@ -16,7 +16,7 @@ test('weights are SHA-256 based, stable across runs and nodes', () => {
   assert.notEqual(weight('k', 'm'), weight('k', 'n'))
 })
 
-test('owners are deterministic, distinct and independent of the member list order', (t) => {
+test('owners are deterministic, distinct and independent of the member list order', { timeout: 60_000 }, (t) => {
   const seed = testSeed()
   t.diagnostic(`seed ${seed}`)
   const rng = createRng(seed)
@@ -33,7 +33,7 @@ test('owners are deterministic, distinct and independent of the member list orde
   assert.deepEqual(owners(key(1), list, 3), rank(key(1), list).slice(0, 3))
 })
 
-test('removing a member moves only the keys it owned, each by one owner', (t) => {
+test('removing a member moves only the keys it owned, each by one owner', { timeout: 60_000 }, (t) => {
   const seed = testSeed()
   t.diagnostic(`seed ${seed}`)
   const rng = createRng(seed)
@@ -60,7 +60,7 @@ test('removing a member moves only the keys it owned, each by one owner', (t) =>
   }
 })
 
-test('adding a member moves only the keys it now owns', (t) => {
+test('adding a member moves only the keys it now owns', { timeout: 60_000 }, (t) => {
   const seed = testSeed()
   t.diagnostic(`seed ${seed}`)
   const list = members(8)
@@ -76,7 +76,7 @@ test('adding a member moves only the keys it now owns', (t) => {
   }
 })
 
-test('owners spread over distinct hosts first, then evenly', () => {
+test('owners spread over distinct hosts first, then evenly', { timeout: 60_000 }, () => {
   const list = members(9)
   const hostOf = (m: string): string => `host-${Number(m.split('-')[1]) % 3}`
   for (let i = 0; i < 500; i++) {
@@ -100,7 +100,7 @@ test('owners spread over distinct hosts first, then evenly', () => {
   assert.deepEqual(owners(key(3), list, 5, { hostOf: () => '' }), owners(key(3), list, 5))
 })
 
-test('load is balanced within 15% over many keys', () => {
+test('load is balanced within 15% over many keys', { timeout: 60_000 }, () => {
   const list = members(10)
   for (const count of [1, 3]) {
     const load = new Map<string, number>(list.map((m) => [m, 0]))
@@ -111,7 +111,7 @@ test('load is balanced within 15% over many keys', () => {
   }
 })
 
-test('placeStripe: distinct owners when members suffice, else wrapped evenly', () => {
+test('placeStripe: distinct owners when members suffice, else wrapped evenly', { timeout: 60_000 }, () => {
   assert.deepEqual(placeStripe(key(1), members(8), 6), owners(key(1), members(8), 6))
   const few = placeStripe(key(1), members(4), 6)
   assert.equal(few.length, 6)
@@ -122,7 +122,7 @@ test('placeStripe: distinct owners when members suffice, else wrapped evenly', (
   assert.deepEqual(placeStripe(key(1), [], 6), [])
 })
 
-test('assignPieces keeps surviving pieces in place and fills the rest in target order', () => {
+test('assignPieces keeps surviving pieces in place and fills the rest in target order', { timeout: 60_000 }, () => {
   assert.deepEqual(assignPieces(['a', 'b', 'dead', 'c'], ['c', 'x', 'a', 'b']), ['a', 'b', 'x', 'c'])
   assert.deepEqual(assignPieces([undefined, undefined], ['p', 'q']), ['p', 'q'])
   // Two pieces on one member while the mesh was small: one moves to a new member.
@@ -132,7 +132,7 @@ test('assignPieces keeps surviving pieces in place and fills the rest in target 
   assert.throws(() => assignPieces(['a'], ['a', 'b']), (e: any) => e.code === BlobErrorCode.INVALID_OPTION)
 })
 
-test('bad input is refused with a precise error', () => {
+test('bad input is refused with a precise error', { timeout: 60_000 }, () => {
   assert.throws(() => owners('', ['a'], 1), /key must be a string of 1\.\.1024 characters, got 0 characters/)
   assert.throws(() => owners('k', ['a', 'a'], 1), /members\[1\] is a duplicate of "a"/)
   assert.throws(() => owners('k', ['a', ''], 1), /members\[1\] must be a non-empty string/)

@@ -7,6 +7,8 @@
  * Leaving: a node stopping on SIGTERM tells every member `leave`; Genesis re-announces it.
  * Failure: a lost connection makes a member `suspect`; it is redialled every tick and declared
  * `dead` after `suspectTimeoutMs` without a connection. A member that comes back is `alive`.
+ * With `detector` set (the node runs SWIM, swim-actor.ts), statuses follow the detector's
+ * verdicts (`detected`) instead of connections; connections are then only kept up (dialled).
  */
 import type { Actor, ActorSystem, MessageContext } from '../runtime/index.js'
 import { ReplyError } from '../runtime/index.js'
@@ -14,8 +16,11 @@ import type { Logger } from '../../config/logger.js'
 import { silentLogger } from '../../config/logger.js'
 import type { MemberStore } from '../../store/types.js'
 import { MemberTable, MAX_MEMBERS, type MemberRecord } from './table.js'
+import type { DetectedMessage } from './detector-bridge.js'
 
 export const MEMBERSHIP_ACTOR = 'membership'
+/** The local sender name `detected` messages must come from (the swim actor's). */
+export const DETECTOR_SENDER = 'swim'
 
 export type MembershipMessage =
   | { type: 'join', member: MemberRecord }
@@ -28,6 +33,7 @@ export type MembershipMessage =
   | { type: 'peer-down', peerId: string }
   | { type: 'tick' }
   | { type: 'list' }
+  | DetectedMessage
 
 export interface MembershipDeps {
   table: MemberTable
@@ -50,6 +56,11 @@ export interface MembershipDeps {
   syncEveryTicks?: number
   /** Tells a well-formed peer id from garbage (injected: actors/ does not know libp2p). */
   isValidPeerId?: (peerId: string) => boolean
+  /**
+   * True when a failure detector (SWIM) decides statuses: they then change only on `detected`
+   * messages; connections and hellos only add records and keep links up. Default false.
+   */
+  detector?: boolean
   logger?: Logger
   now?: () => number
 }
@@ -104,6 +115,10 @@ export function createMembershipActor (deps: MembershipDeps): () => Actor<Member
   const syncEveryTicks = deps.syncEveryTicks ?? 10
   const validId = deps.isValidPeerId ?? looksLikePeerId
   const parse = (v: unknown): MemberRecord => parseMember(v, validId)
+  const detector = deps.detector === true
+  /** With a detector, a record learned from a peer keeps the status the detector gave it. */
+  const statusFor = (peerId: string, otherwise: MemberRecord['status']): MemberRecord['status'] =>
+    detector ? (table.get(peerId)?.leftAtMs === null ? table.get(peerId)?.status ?? 'alive' : 'alive') : otherwise
   let ticks = 0
   /** When each member became suspect or dead, and when we last tried to reach it (not persisted). */
   const downSinceMs = new Map<string, number>()
@@ -165,8 +180,45 @@ export function createMembershipActor (deps: MembershipDeps): () => Actor<Member
     }
   }
 
+  /** With a detector: keep links to live members up, redial dead ones now and then. */
+  const keepLinks = (t: number): void => {
+    for (const m of table.all()) {
+      if (m.peerId === table.selfId || m.leftAtMs !== null) continue
+      if (m.status !== 'dead') { if (!deps.isConnected(m.peerId)) dial(m); continue }
+      const since = downSinceMs.get(m.peerId) ?? t
+      const every = t - since < deadRetryForMs ? deadRetryEveryMs : deadRetrySlowEveryMs
+      if (t - (lastDialMs.get(m.peerId) ?? 0) >= every && !deps.isConnected(m.peerId)) dial(m)
+    }
+  }
+
+  /** A verdict of the failure detector, with the member's record from its gossip. */
+  const detected = async (msg: DetectedMessage): Promise<void> => {
+    if (typeof msg.peerId !== 'string' || msg.peerId === table.selfId) return
+    const known = table.get(msg.peerId)
+    const rec = msg.member !== undefined ? parse(msg.member) : undefined
+    if (msg.state === 'alive') {
+      // New, restarted (a later startedAtMs) or back from the dead: the record from its gossip.
+      if (rec !== undefined && (known === undefined || known.leftAtMs !== null || rec.startedAtMs > known.startedAtMs)) {
+        await learn(rec, 'alive')
+        log.info('member alive', { peer: rec.peerId })
+        if (!deps.isConnected(rec.peerId)) dial(rec)
+        return
+      }
+      if (known !== undefined && known.leftAtMs !== null) return
+      await markUp(msg.peerId)
+      return
+    }
+    if (known === undefined) {
+      // Suspect or dead on first sight (learned from a sync): recorded so the APIs show it.
+      if (rec !== undefined && msg.state === 'suspect') await learn(rec, 'suspect')
+      return
+    }
+    await markDown(msg.peerId, msg.state === 'suspect' ? 'suspect' : 'dead', msg.state === 'left')
+  }
+
   const tick = async (): Promise<void> => {
     const t = now()
+    if (detector) { keepLinks(t); await forgetOld(t); return }
     for (const m of table.all()) {
       if (m.peerId === table.selfId || m.leftAtMs !== null) continue
       const connected = deps.isConnected(m.peerId)
@@ -239,7 +291,7 @@ export function createMembershipActor (deps: MembershipDeps): () => Actor<Member
           const known = table.get(m.peerId)
           // An old announcement must not resurrect a member that left after it was made.
           if (known?.leftAtMs != null && m.startedAtMs <= known.startedAtMs) return
-          await learn(m, known?.status === 'alive' || deps.isConnected(m.peerId) ? 'alive' : 'suspect')
+          await learn(m, statusFor(m.peerId, known?.status === 'alive' || deps.isConnected(m.peerId) ? 'alive' : 'suspect'))
           if (!deps.isConnected(m.peerId)) dial(m)
           return
         }
@@ -252,9 +304,10 @@ export function createMembershipActor (deps: MembershipDeps): () => Actor<Member
             const known = table.get(m.peerId)
             if (known !== undefined && (known.status === 'alive' || deps.isConnected(m.peerId))) continue // never downgrade a member we reach
             if (known?.leftAtMs != null && m.startedAtMs <= known.startedAtMs) continue
-            const status = deps.isConnected(m.peerId) ? 'alive' : m.status === 'alive' ? 'suspect' : m.status
+            const status = detector ? (known?.status ?? m.status) : deps.isConnected(m.peerId) ? 'alive' : m.status === 'alive' ? 'suspect' : m.status
             await learn(m, status)
-            if (status === 'suspect') { downSinceMs.set(m.peerId, now()); dial(m) }
+            if (status === 'suspect' && !detector) { downSinceMs.set(m.peerId, now()); dial(m) }
+            if (detector && status !== 'dead' && !deps.isConnected(m.peerId)) dial(m)
           }
           return
         }
@@ -275,9 +328,11 @@ export function createMembershipActor (deps: MembershipDeps): () => Actor<Member
           if (wasKnown && deps.store !== undefined) broadcast(ctx.system, { type: 'left', peerId: msg.peerId, startedAtMs: known.startedAtMs }, new Set([msg.peerId]))
           return
         }
-        case 'peer-up': await markUp(msg.peerId); return
+        case 'peer-up': if (!detector) await markUp(msg.peerId); return
         case 'peer-down': {
           const m = table.get(msg.peerId)
+          // With a detector the lost link is its evidence (the node reports it there); we redial.
+          if (detector) { if (m !== undefined && m.status !== 'dead' && m.leftAtMs === null) dial(m); return }
           if (m !== undefined && m.status === 'alive' && m.leftAtMs === null && !deps.isConnected(msg.peerId)) {
             await markDown(msg.peerId, 'suspect')
             dial(m)
@@ -292,7 +347,7 @@ export function createMembershipActor (deps: MembershipDeps): () => Actor<Member
           const known = table.get(m.peerId)
           if (known?.leftAtMs != null && m.startedAtMs <= known.startedAtMs) return // the incarnation that left
           const isNew = known === undefined || known.leftAtMs !== null
-          const stored = await learn(m, 'alive')
+          const stored = await learn(m, isNew ? 'alive' : statusFor(m.peerId, 'alive'))
           if (isNew) {
             log.info('member (re)appeared', { peer: m.peerId })
             broadcast(ctx.system, { type: 'joined', member: stored }, new Set([m.peerId]))
@@ -304,6 +359,10 @@ export function createMembershipActor (deps: MembershipDeps): () => Actor<Member
           if (++ticks % syncEveryTicks === 0) sync(ctx.system)
           return
         case 'list': return table.all()
+        case 'detected':
+          // Only this node's detector speaks for it (a remote tell may come without a sender).
+          if (detector && ctx.sender?.peerId === table.selfId && ctx.sender.name === DETECTOR_SENDER) await detected(msg)
+          return
         default:
           throw new ReplyError('ERR_UNKNOWN_MESSAGE', `membership: unknown message type ${JSON.stringify((msg as { type?: unknown })?.type)}`)
       }

@@ -13,13 +13,13 @@ function member (peerId: string, over: Partial<MemberRecord> = {}): MemberRecord
   return { peerId, addrs: [], cores: 2, memoryBytes: 1, version: 't', startedAtMs: 1, status: 'alive', lastSeenMs: 1, leftAtMs: null, isGenesis: false, host: '', ...over }
 }
 
-test('parseMember rejects what is not a peer id and keeps only known fields', () => {
+test('parseMember rejects what is not a peer id and keeps only known fields', { timeout: 60_000 }, () => {
   assert.throws(() => parseMember(member('not-a-peer-id')), { code: 'ERR_INVALID_MEMBER' })
   assert.throws(() => parseMember({ ...member(OTHER), cores: 0 }), /cores/)
   assert.deepEqual(parseMember({ ...member(OTHER), extra: 'x' }), member(OTHER))
 })
 
-test('a member that stays unreachable is dead, redialled slowly forever, and forgotten after forgetAfterMs', async (t) => {
+test('a member that stays unreachable is dead, redialled slowly forever, and forgotten after forgetAfterMs', { timeout: 60_000 }, async (t) => {
   let nowMs = 1_000_000
   const dials: number[] = []
   const table = new MemberTable(SELF)

@@ -44,7 +44,7 @@ function counterActor (log?: { starts: number, stops: number }): Actor {
 }
 
 describe('local tell and ask', () => {
-  it('tell delivers, ask replies, async receive replies', async () => {
+  it('tell delivers, ask replies, async receive replies', { timeout: 60_000 }, async () => {
     const { system } = makeSystem()
     const ref = system.spawn('counter', () => counterActor())
     assert.deepEqual(ref, { peerId: 'local-peer', name: 'counter' })
@@ -57,7 +57,7 @@ describe('local tell and ask', () => {
     assert.equal(system.pendingAskCount(), 0)
   })
 
-  it('passes local messages by reference and sets ctx.sender from `from`', async () => {
+  it('passes local messages by reference and sets ctx.sender from `from`', { timeout: 60_000 }, async () => {
     const { system } = makeSystem()
     const seen: Array<{ msg: unknown, sender: unknown, self: unknown }> = []
     const ref = system.spawn('echo', () => ({
@@ -80,7 +80,7 @@ describe('local tell and ask', () => {
     assert.equal(seen[2].sender, undefined)
   })
 
-  it('preserves order, with sync and async receives mixed', async () => {
+  it('preserves order, with sync and async receives mixed', { timeout: 60_000 }, async () => {
     const { system } = makeSystem()
     const order: number[] = []
     const ref = system.spawn('ordered', () => ({
@@ -94,7 +94,7 @@ describe('local tell and ask', () => {
     assert.deepEqual(order.slice(0, 1000), Array.from({ length: 1000 }, (_, i) => i))
   })
 
-  it('a full mailbox rejects tell and ask with ERR_MAILBOX_FULL', async () => {
+  it('a full mailbox rejects tell and ask with ERR_MAILBOX_FULL', { timeout: 60_000 }, async () => {
     const { system } = makeSystem()
     const g = gate()
     let processed = 0
@@ -114,7 +114,7 @@ describe('local tell and ask', () => {
     await waitFor(() => processed === 4, 'four processed')
   })
 
-  it('unknown actors, duplicate and invalid names', async () => {
+  it('unknown actors, duplicate and invalid names', { timeout: 60_000 }, async () => {
     const { system } = makeSystem()
     throwsCode(() => { system.tell(system.ref('local-peer', 'nobody'), 1) }, 'ERR_NO_SUCH_ACTOR')
     await rejectsWithCode(system.ask(system.ref('local-peer', 'nobody'), 1), 'ERR_NO_SUCH_ACTOR')
@@ -132,7 +132,7 @@ describe('local tell and ask', () => {
     assert.deepEqual(system.actorNames(), ['a'])
   })
 
-  it('validates system options', () => {
+  it('validates system options', { timeout: 60_000 }, () => {
     const registry = new Registry()
     throwsCode(() => createActorSystem({ peerId: '', registry }), 'ERR_INVALID_OPTION')
     throwsCode(() => createActorSystem({ peerId: 'p', registry: {} as Registry }), 'ERR_INVALID_OPTION')
@@ -146,7 +146,7 @@ describe('local tell and ask', () => {
 })
 
 describe('ask timeout and abort', () => {
-  it('times out with ERR_ASK_TIMEOUT and cleans up', async () => {
+  it('times out with ERR_ASK_TIMEOUT and cleans up', { timeout: 60_000 }, async () => {
     const { system } = makeSystem()
     const g = gate()
     const ref = system.spawn('stuck', () => ({ async receive () { await g.promise; return 'late' } }))
@@ -156,7 +156,7 @@ describe('ask timeout and abort', () => {
     assert.equal(await system.ask(ref, 'y'), 'late', 'actor carries on after the timed-out ask')
   })
 
-  it('rejects invalid timeouts', async () => {
+  it('rejects invalid timeouts', { timeout: 60_000 }, async () => {
     const { system } = makeSystem()
     const ref = system.spawn('a', () => counterActor())
     for (const timeoutMs of [0, -5, Number.NaN, Infinity, 3_600_001]) {
@@ -165,7 +165,7 @@ describe('ask timeout and abort', () => {
     assert.equal(system.pendingAskCount(), 0)
   })
 
-  it('rejects with ERR_ABORTED when the signal aborts (before or during)', async () => {
+  it('rejects with ERR_ABORTED when the signal aborts (before or during)', { timeout: 60_000 }, async () => {
     const { system } = makeSystem()
     const g = gate()
     const ref = system.spawn('stuck', () => ({ async receive () { await g.promise } }))
@@ -180,7 +180,7 @@ describe('ask timeout and abort', () => {
     g.open()
   })
 
-  it('enforces maxPendingAsks with ERR_TOO_MANY_ASKS', async () => {
+  it('enforces maxPendingAsks with ERR_TOO_MANY_ASKS', { timeout: 60_000 }, async () => {
     const { system } = makeSystem({ maxPendingAsks: 2 })
     const g = gate()
     const ref = system.spawn('stuck', () => ({ async receive () { await g.promise } }))
@@ -194,7 +194,7 @@ describe('ask timeout and abort', () => {
 })
 
 describe('supervision', () => {
-  it('restarts a crashed actor with fresh state; messages sent meanwhile are processed after', async () => {
+  it('restarts a crashed actor with fresh state; messages sent meanwhile are processed after', { timeout: 60_000 }, async () => {
     const { system, registry } = makeSystem()
     const log = { starts: 0, stops: 0 }
     const ref = system.spawn('c', () => counterActor(log), { supervision: { minBackoffMs: 30, maxBackoffMs: 30 } })
@@ -217,7 +217,7 @@ describe('supervision', () => {
     assert.match(text, /voike_actor_restarts_total\{actor="c"\} 2/)
   })
 
-  it('a ReplyError rejects the ask without a restart', async () => {
+  it('a ReplyError rejects the ask without a restart', { timeout: 60_000 }, async () => {
     const { system, registry } = makeSystem()
     const log = { starts: 0, stops: 0 }
     const ref = system.spawn('c', () => counterActor(log))
@@ -232,7 +232,7 @@ describe('supervision', () => {
     assert.match(await registry.metrics(), /voike_actor_restarts_total\{actor="c"\} 0/)
   })
 
-  it('preStart throwing counts as a crash and is retried', async () => {
+  it('preStart throwing counts as a crash and is retried', { timeout: 60_000 }, async () => {
     const { system } = makeSystem()
     let attempts = 0
     const ref = system.spawn('flaky', () => ({
@@ -242,7 +242,7 @@ describe('supervision', () => {
     assert.equal(await system.ask(ref, 'x'), 3)
   })
 
-  it('gives up after more than maxRestarts crashes in the window', async () => {
+  it('gives up after more than maxRestarts crashes in the window', { timeout: 60_000 }, async () => {
     const givenUp: Array<{ name: string, err: Error }> = []
     const { system, registry } = makeSystem({ onGiveUp: (name, err) => { givenUp.push({ name, err }) } })
     const ref = system.spawn('fragile', () => counterActor(), { supervision: { maxRestarts: 2, windowMs: 60_000, minBackoffMs: 1, maxBackoffMs: 4 } })
@@ -264,7 +264,7 @@ describe('supervision', () => {
     assert.equal(await system.ask(again, 'inc'), 1)
   })
 
-  it('crashes outside the window do not accumulate', async () => {
+  it('crashes outside the window do not accumulate', { timeout: 60_000 }, async () => {
     const givenUp: string[] = []
     const { system } = makeSystem({ onGiveUp: (name) => { givenUp.push(name) } })
     const ref = system.spawn('w', () => counterActor(), { supervision: { maxRestarts: 1, windowMs: 30, minBackoffMs: 0, maxBackoffMs: 0 } })
@@ -279,7 +279,7 @@ describe('supervision', () => {
 })
 
 describe('stop and shutdown', () => {
-  it('stop waits for the message in progress, dead-letters the rest, runs postStop', async () => {
+  it('stop waits for the message in progress, dead-letters the rest, runs postStop', { timeout: 60_000 }, async () => {
     const { system } = makeSystem()
     const g = gate()
     const events: string[] = []
@@ -301,7 +301,7 @@ describe('stop and shutdown', () => {
     await system.stop('s') // no-op
   })
 
-  it('an actor can stop itself from receive', async () => {
+  it('an actor can stop itself from receive', { timeout: 60_000 }, async () => {
     const { system } = makeSystem()
     let stops = 0
     const ref = system.spawn('self-stopper', () => ({
@@ -313,7 +313,7 @@ describe('stop and shutdown', () => {
     assert.deepEqual(system.actorNames(), [])
   })
 
-  it('shutdown rejects pending asks with ERR_SYSTEM_STOPPED and stops every actor', async () => {
+  it('shutdown rejects pending asks with ERR_SYSTEM_STOPPED and stops every actor', { timeout: 60_000 }, async () => {
     const { system } = makeSystem()
     const g = gate()
     let stops = 0
@@ -332,7 +332,7 @@ describe('stop and shutdown', () => {
     throwsCode(() => system.spawn('c', () => counterActor()), 'ERR_SYSTEM_STOPPED')
   })
 
-  it('shutdown is bounded when a message never finishes', async () => {
+  it('shutdown is bounded when a message never finishes', { timeout: 60_000 }, async () => {
     const { system } = makeSystem()
     const ref = system.spawn('forever', () => ({ receive: async () => await new Promise(() => {}) }))
     system.tell(ref, 1)
@@ -342,7 +342,7 @@ describe('stop and shutdown', () => {
 })
 
 describe('metrics and scheduling', () => {
-  it('exposes voike_actor_* metrics on the injected registry', async () => {
+  it('exposes voike_actor_* metrics on the injected registry', { timeout: 60_000 }, async () => {
     const { system, registry } = makeSystem()
     const g = gate()
     const ref = system.spawn('m', () => ({ async receive () { await g.promise } }))
@@ -362,7 +362,7 @@ describe('metrics and scheduling', () => {
     assert.match(await registry.metrics(), /voike_actor_mailbox_depth\{actor="m"\} 0/)
   })
 
-  it('bounds metric label cardinality', async () => {
+  it('bounds metric label cardinality', { timeout: 60_000 }, async () => {
     const { system, registry } = makeSystem({ maxMetricActorLabels: 2 })
     for (const name of ['a1', 'a2', 'a3', 'a4']) system.tell(system.spawn(name, () => counterActor()), 'inc')
     const text = await registry.metrics()
@@ -371,7 +371,7 @@ describe('metrics and scheduling', () => {
     assert.match(text, /actor="_other",direction="in"\} 2/)
   })
 
-  it('ping-pong between actors does not starve the event loop', async () => {
+  it('ping-pong between actors does not starve the event loop', { timeout: 60_000 }, async () => {
     const { system } = makeSystem()
     let immediateRanAt = -1
     let exchanges = 0
@@ -392,7 +392,7 @@ describe('metrics and scheduling', () => {
     assert.ok(immediateRanAt >= 0 && immediateRanAt < total, `setImmediate ran at exchange ${immediateRanAt}`)
   })
 
-  it('throughput sanity: 100k local tells', async (t) => {
+  it('throughput sanity: 100k local tells', { timeout: 60_000 }, async (t) => {
     const { system } = makeSystem()
     let sum = 0
     const ref = system.spawn('sink', () => ({ receive (n: number) { sum += n; return sum } }), { mailboxCapacity: 131_072 })

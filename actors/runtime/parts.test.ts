@@ -4,7 +4,7 @@ import assert from 'node:assert/strict'
 import { Mailbox, RestartTracker, resolveSupervision, DEFAULT_SUPERVISION, envelopeProblem, ReplyError } from './index.js'
 
 describe('Mailbox', () => {
-  it('is FIFO across growth and wrap-around, and bounded', () => {
+  it('is FIFO across growth and wrap-around, and bounded', { timeout: 60_000 }, () => {
     const mb = new Mailbox<string, number>(40)
     let next = 0
     let expect = 0
@@ -27,7 +27,7 @@ describe('Mailbox', () => {
     assert.throws(() => mb.shift())
   })
 
-  it('rejects bad capacities', () => {
+  it('rejects bad capacities', { timeout: 60_000 }, () => {
     for (const c of [0, -1, 1.5, Number.NaN, 2 ** 30]) assert.throws(() => new Mailbox(c), RangeError)
     const one = new Mailbox(1)
     assert.equal(one.push(1, undefined, undefined), true)
@@ -36,7 +36,7 @@ describe('Mailbox', () => {
 })
 
 describe('supervision policy', () => {
-  it('defaults and validation', () => {
+  it('defaults and validation', { timeout: 60_000 }, () => {
     assert.deepEqual(resolveSupervision(undefined), DEFAULT_SUPERVISION)
     assert.deepEqual({ ...resolveSupervision({ maxRestarts: 1 }) }, { ...DEFAULT_SUPERVISION, maxRestarts: 1 })
     assert.equal(resolveSupervision({ maxBackoffMs: 10 }).minBackoffMs, 10, 'default min clamped to a smaller max')
@@ -45,7 +45,7 @@ describe('supervision policy', () => {
     }
   })
 
-  it('exponential backoff capped, give-up after maxRestarts in the window, window slides', () => {
+  it('exponential backoff capped, give-up after maxRestarts in the window, window slides', { timeout: 60_000 }, () => {
     const tr = new RestartTracker(resolveSupervision({ maxRestarts: 4, windowMs: 1000, minBackoffMs: 50, maxBackoffMs: 300 }))
     const backoffs: number[] = []
     for (let i = 0; i < 4; i++) {
@@ -67,7 +67,7 @@ describe('supervision policy', () => {
 })
 
 describe('envelopes and errors', () => {
-  it('accepts well-formed envelopes', () => {
+  it('accepts well-formed envelopes', { timeout: 60_000 }, () => {
     assert.equal(envelopeProblem({ k: 't', to: 'a', b: null }), undefined)
     assert.equal(envelopeProblem({ k: 't', to: 'a', b: 1, f: 'x' }), undefined)
     assert.equal(envelopeProblem({ k: 't', to: 'a', b: 1, f: null }), undefined)
@@ -77,7 +77,7 @@ describe('envelopes and errors', () => {
     assert.equal(typeof envelopeProblem({ k: 'o', id: -5 }), 'string')
   })
 
-  it('ReplyError validates its code', () => {
+  it('ReplyError validates its code', { timeout: 60_000 }, () => {
     assert.equal(new ReplyError('ERR_X', 'm').code, 'ERR_X')
     assert.throws(() => new ReplyError('', 'm'), TypeError)
     assert.throws(() => new ReplyError('x'.repeat(65), 'm'), TypeError)

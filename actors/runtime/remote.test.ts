@@ -56,7 +56,7 @@ const service = (): Actor => ({
 })
 
 describe('remote delivery over the msgpack loopback', () => {
-  it('remote tell arrives serialized, with the sender ref', async () => {
+  it('remote tell arrives serialized, with the sender ref', { timeout: 60_000 }, async () => {
     const { nodes } = linked(['A', 'B'])
     const got: Array<{ msg: unknown, sender: unknown }> = []
     nodes.B.system.spawn('collector', () => ({
@@ -76,7 +76,7 @@ describe('remote delivery over the msgpack loopback', () => {
     assert.equal(got[1].sender, undefined)
   })
 
-  it('remote ask: reply, ReplyError, crash, missing actor, unencodable reply', async () => {
+  it('remote ask: reply, ReplyError, crash, missing actor, unencodable reply', { timeout: 60_000 }, async () => {
     const { nodes } = linked(['A', 'B'])
     nodes.B.system.spawn('svc', service)
     const a = nodes.A.system
@@ -96,7 +96,7 @@ describe('remote delivery over the msgpack loopback', () => {
     assert.equal(a.pendingAskCount(), 0)
   })
 
-  it('remote ask to a full mailbox → ERR_MAILBOX_FULL; remote tell to a missing actor is a dead letter', async () => {
+  it('remote ask to a full mailbox → ERR_MAILBOX_FULL; remote tell to a missing actor is a dead letter', { timeout: 60_000 }, async () => {
     const { net, nodes } = linked(['A', 'B'])
     const g = gate()
     nodes.B.system.spawn('slow', () => ({ async receive () { await g.promise } }), { mailboxCapacity: 1 })
@@ -113,7 +113,7 @@ describe('remote delivery over the msgpack loopback', () => {
     await waitForMetric(nodes.B.registry, /voike_actor_dead_letters_total 1\b/)
   })
 
-  it('peerDown rejects pending asks to that peer only', async () => {
+  it('peerDown rejects pending asks to that peer only', { timeout: 60_000 }, async () => {
     const { net, nodes } = linked(['A', 'B', 'C'])
     const g = gate()
     for (const p of ['B', 'C']) nodes[p].system.spawn('stuck', () => ({ async receive () { await g.promise; return 'ok' } }))
@@ -129,7 +129,7 @@ describe('remote delivery over the msgpack loopback', () => {
     assert.equal(await toC, 'ok')
   })
 
-  it('remote ask timeout; a late reply is ignored', async () => {
+  it('remote ask timeout; a late reply is ignored', { timeout: 60_000 }, async () => {
     const { net, nodes } = linked(['A', 'B'])
     const g = gate()
     let done = 0
@@ -142,7 +142,7 @@ describe('remote delivery over the msgpack loopback', () => {
     assert.equal(a.pendingAskCount(), 0)
   })
 
-  it('counts out messages by target name and in messages on the receiver', async () => {
+  it('counts out messages by target name and in messages on the receiver', { timeout: 60_000 }, async () => {
     const { nodes } = linked(['A', 'B'])
     nodes.B.system.spawn('svc', service)
     const a = nodes.A.system
@@ -152,7 +152,7 @@ describe('remote delivery over the msgpack loopback', () => {
     assert.match(await nodes.B.registry.metrics(), /voike_actor_messages_total\{actor="svc",direction="in"\} 2/)
   })
 
-  it('sustains a few thousand remote asks in flight (sanity, no timing assertion)', async (t) => {
+  it('sustains a few thousand remote asks in flight (sanity, no timing assertion)', { timeout: 60_000 }, async (t) => {
     const { nodes } = linked(['A', 'B'], { defaultMailboxCapacity: 8192 })
     nodes.B.system.spawn('svc', service)
     const a = nodes.A.system
@@ -166,7 +166,7 @@ describe('remote delivery over the msgpack loopback', () => {
 })
 
 describe('receiveRemote directly', () => {
-  it('matches replies by id and peer; a reply from the wrong peer is ignored', async () => {
+  it('matches replies by id and peer; a reply from the wrong peer is ignored', { timeout: 60_000 }, async () => {
     const t = recordingTransport()
     const registry = new Registry()
     const a = createActorSystem({ peerId: 'A', registry, transport: t })
@@ -194,7 +194,7 @@ describe('receiveRemote directly', () => {
     assert.equal(err.message, 'nope')
   })
 
-  it('answers incoming asks through the transport with the same id', async () => {
+  it('answers incoming asks through the transport with the same id', { timeout: 60_000 }, async () => {
     const t = recordingTransport()
     const b = createActorSystem({ peerId: 'B', registry: new Registry(), transport: t })
     systems.push(b)
@@ -210,7 +210,7 @@ describe('receiveRemote directly', () => {
     assert.equal((miss?.env as { e: { code: string } }).e.code, 'ERR_NO_SUCH_ACTOR')
   })
 
-  it('never throws on garbage; counts and drops it', async () => {
+  it('never throws on garbage; counts and drops it', { timeout: 60_000 }, async () => {
     const t = recordingTransport()
     const registry = new Registry()
     const b = createActorSystem({ peerId: 'B', registry, transport: t })
@@ -241,7 +241,7 @@ describe('receiveRemote directly', () => {
     assert.equal(t.sent.length, 1, 'no reply for any garbage')
   })
 
-  it('transport errors propagate to tell and reject the ask', async () => {
+  it('transport errors propagate to tell and reject the ask', { timeout: 60_000 }, async () => {
     const failing: Transport = { send () { throw new ActorError('ERR_QUEUE_FULL', 'queue full') } }
     const a = createActorSystem({ peerId: 'A', registry: new Registry(), transport: failing })
     systems.push(a)

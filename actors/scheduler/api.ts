@@ -85,7 +85,7 @@ export interface GridService {
 }
 
 /** An error meant for API callers: `code` maps to a gRPC status / HTTP status. */
-export type GridErrorCode = 'ERR_INVALID_ARGUMENT' | 'ERR_UNKNOWN_KIND' | 'ERR_NOT_FOUND' | 'ERR_UNAVAILABLE' | 'ERR_OVERLOADED'
+export type GridErrorCode = 'ERR_INVALID_ARGUMENT' | 'ERR_UNKNOWN_KIND' | 'ERR_NOT_FOUND' | 'ERR_UNAVAILABLE' | 'ERR_OVERLOADED' | 'ERR_TOO_LARGE'
 
 export class GridError extends VoikeError {
   declare readonly code: GridErrorCode

@@ -33,7 +33,7 @@ function activeJob (id: string, n = 100, segments = 4): JobState {
 }
 
 describe('limits', () => {
-  test('defaults come from the one table; bad and unknown limits name limits.<name>', () => {
+  test('defaults come from the one table; bad and unknown limits name limits.<name>', { timeout: 60_000 }, () => {
     const l = resolveLimits(undefined)
     for (const [k, r] of Object.entries(LIMITS)) assert.equal(l[k as keyof typeof l], r.default, k)
     assert.equal(resolveLimits({ maxAttempts: 7 }).maxAttempts, 7)
@@ -44,7 +44,7 @@ describe('limits', () => {
 })
 
 describe('state', () => {
-  test('pickPending takes one segment of each active job in turn, then goes round again', () => {
+  test('pickPending takes one segment of each active job in turn, then goes round again', { timeout: 60_000 }, () => {
     const a = activeJob('a')
     const b = activeJob('b')
     const { picks, nextRr } = pickPending([a, b], 1, 5)
@@ -59,7 +59,7 @@ describe('state', () => {
 })
 
 describe('views', () => {
-  test('a segment prints index, the kind\'s fields, then status, node, attempts, ms (the contract\'s order)', () => {
+  test('a segment prints index, the kind\'s fields, then status, node, attempts, ms (the contract\'s order)', { timeout: 60_000 }, () => {
     const job = activeJob('j', 100, 2)
     const v = viewOf(job)
     assert.deepEqual(Object.keys(v.segments[0]), ['index', 'start', 'end', 'status', 'node', 'attempts', 'ms'])
@@ -69,7 +69,7 @@ describe('views', () => {
     assert.ok(!isJobView(v, 'other'))
   })
 
-  test('a stored job of a kind this node does not know shows its descriptor\'s own fields', () => {
+  test('a stored job of a kind this node does not know shows its descriptor\'s own fields', { timeout: 60_000 }, () => {
     const segs: SegmentRecord[] = [{ jobId: 'x', index: 0, descriptor: { from: 'a', to: 'b' }, status: 'done', node: 'p', attempts: 1, seq: 1, ms: 2, result: null },
       { jobId: 'x', index: 1, descriptor: 7, status: 'pending', node: null, attempts: 0, seq: 0, ms: null, result: null }]
     const v = viewFromStore(createKindRegistry([fibKind]), record('x', { kind: 'elsewhere' }), segs)
@@ -80,7 +80,7 @@ describe('views', () => {
 })
 
 describe('kinds', () => {
-  test('the registry rejects malformed kinds; the startup check names task kinds the workers lack', () => {
+  test('the registry rejects malformed kinds; the startup check names task kinds the workers lack', { timeout: 60_000 }, () => {
     assert.throws(() => createKindRegistry([]), /non-empty/)
     assert.throws(() => createKindRegistry([fibKind, fibKind]), /registered twice/)
     assert.throws(() => createKindRegistry([{ ...fibKind, taskKinds: [] }]), /taskKinds/)
@@ -90,7 +90,7 @@ describe('kinds', () => {
     assert.throws(() => checkTaskKinds([fibKind], ['noop']), /fib → fib-segment/)
   })
 
-  test('fib checks stored descriptors, and compares values with equal', () => {
+  test('fib checks stored descriptors, and compares values with equal', { timeout: 60_000 }, () => {
     assert.deepEqual(fibKind.checkDescriptor({ start: 3, end: 9, extra: 1 }), { start: 3, end: 9 })
     for (const bad of [null, {}, { start: 5, end: 4 }, { start: -1, end: 2 }, { start: 0, end: 1.5 }]) assert.throws(() => fibKind.checkDescriptor(bad), /descriptor/)
     assert.ok(valuesEqual(fibKind, { sumMod61: '1' }, { sumMod61: '1' }))
@@ -99,14 +99,14 @@ describe('kinds', () => {
     assert.equal(fibKind.deterministic, true)
   })
 
-  test('the default result policy accepts the first valid answer', () => {
+  test('the default result policy accepts the first valid answer', { timeout: 60_000 }, () => {
     const d = firstValidWins.decide({ kind: fibKind, jobId: 'j', index: 0, answer: { peer: 'p', value: 42 }, earlier: [] })
     assert.deepEqual(d, { action: 'accept', value: 42 })
   })
 })
 
 describe('resume', () => {
-  test('loadJob keeps done segments with a usable value and resets the others', () => {
+  test('loadJob keeps done segments with a usable value and resets the others', { timeout: 60_000 }, () => {
     const params = { n: 10, segments: 2 }
     const d = fibKind.split(params)
     const segs: SegmentRecord[] = [
@@ -127,7 +127,7 @@ describe('resume', () => {
 })
 
 describe('ledger', () => {
-  test('members on one machine share its cores; a peer on hold gets nothing new; idle peers are forgotten', () => {
+  test('members on one machine share its cores; a peer on hold gets nothing new; idle peers are forgotten', { timeout: 60_000 }, () => {
     const table = new MemberTable('self')
     table.put(member('self', { cores: 4, host: 'h' }))
     table.put(member('b', { cores: 4, host: 'h' }))
@@ -176,7 +176,7 @@ function fakeStore (fenced: Set<string>, failures = 0): JobStore & { log: string
 }
 
 describe('write-behind', () => {
-  test('changes are coalesced per segment, segments are written before jobs, fenced jobs are handed over', async () => {
+  test('changes are coalesced per segment, segments are written before jobs, fenced jobs are handed over', { timeout: 60_000 }, async () => {
     const fenced = new Set(['gone'])
     const store = fakeStore(fenced)
     const deposed: string[] = []
@@ -193,7 +193,7 @@ describe('write-behind', () => {
     assert.equal(w.pendingSegments(), 0)
   })
 
-  test('a failed write is put back under newer changes and retried', async () => {
+  test('a failed write is put back under newer changes and retried', { timeout: 60_000 }, async () => {
     const store = fakeStore(new Set(), 1)
     const w = new WriteBehind({ store, selfId: 'self', flushMs: 10_000, log: silentLogger, onFenced: () => {}, isClosed: () => true })
     w.queueSegment('j', 0, { status: 'running', node: 'a' })
@@ -205,7 +205,7 @@ describe('write-behind', () => {
 })
 
 describe('takeover', () => {
-  test('only the lowest alive member claims, and only members gone for good', async () => {
+  test('only the lowest alive member claims, and only members gone for good', { timeout: 60_000 }, async () => {
     const claimed: string[] = []
     const loaded: string[] = []
     const table = new MemberTable('b')

@@ -11,7 +11,7 @@ function counts (peers: PeerLoad[], chosen: number[]): Record<string, number> {
   return out
 }
 
-test('credits grow with cores, are capped, and never drop below 1', () => {
+test('credits grow with cores, are capped, and never drop below 1', { timeout: 60_000 }, () => {
   assert.equal(baseCredits(1, policy), 2)
   assert.equal(baseCredits(8, policy), 16)
   assert.equal(baseCredits(1000, policy), 64)
@@ -20,7 +20,7 @@ test('credits grow with cores, are capped, and never drop below 1', () => {
   assert.equal(baseCredits(4, { creditsPerCore: 1, maxCreditsPerPeer: 1 }), 1)
 })
 
-test('a busy peer gets its credits halved per busy answer, down to 1, and recovers after the window', () => {
+test('a busy peer gets its credits halved per busy answer, down to 1, and recovers after the window', { timeout: 60_000 }, () => {
   assert.equal(effectiveCredits(16, 0), 16)
   assert.equal(effectiveCredits(16, 1), 8)
   assert.equal(effectiveCredits(16, 3), 2)
@@ -39,7 +39,7 @@ test('a busy peer gets its credits halved per busy answer, down to 1, and recove
   assert.equal(s.penaltyLevel, 0)
 })
 
-test('equal peers share evenly (round robin on ties) and placement stops when credits run out', () => {
+test('equal peers share evenly (round robin on ties) and placement stops when credits run out', { timeout: 60_000 }, () => {
   const peers: PeerLoad[] = [
     { peerId: 'a', credits: 2, inFlight: 0 },
     { peerId: 'b', credits: 2, inFlight: 0 },
@@ -53,7 +53,7 @@ test('equal peers share evenly (round robin on ties) and placement stops when cr
   assert.equal(peers[0].inFlight, 0, 'the input is not modified')
 })
 
-test('the round-robin cursor rotates who goes first across passes', () => {
+test('the round-robin cursor rotates who goes first across passes', { timeout: 60_000 }, () => {
   const peers: PeerLoad[] = [
     { peerId: 'a', credits: 4, inFlight: 0 },
     { peerId: 'b', credits: 4, inFlight: 0 }
@@ -63,7 +63,7 @@ test('the round-robin cursor rotates who goes first across passes', () => {
   assert.notEqual(first.chosen[0], second.chosen[0])
 })
 
-test('the least loaded peer (relative to its credits) is chosen first', () => {
+test('the least loaded peer (relative to its credits) is chosen first', { timeout: 60_000 }, () => {
   const peers: PeerLoad[] = [
     { peerId: 'big', credits: 8, inFlight: 4 }, // half full
     { peerId: 'small', credits: 2, inFlight: 0 }, // empty
@@ -76,7 +76,7 @@ test('the least loaded peer (relative to its credits) is chosen first', () => {
   assert.deepEqual(counts(peers, p.chosen), { big: 4, small: 2 })
 })
 
-test('a peer with more credits gets proportionally more', () => {
+test('a peer with more credits gets proportionally more', { timeout: 60_000 }, () => {
   const peers: PeerLoad[] = [
     { peerId: 'a', credits: 8, inFlight: 0 },
     { peerId: 'b', credits: 2, inFlight: 0 }
@@ -85,7 +85,7 @@ test('a peer with more credits gets proportionally more', () => {
   assert.deepEqual(counts(peers, p.chosen), { a: 4, b: 1 })
 })
 
-test('a task avoids the peer it failed on when another has room, and falls back to it otherwise', () => {
+test('a task avoids the peer it failed on when another has room, and falls back to it otherwise', { timeout: 60_000 }, () => {
   const peers: PeerLoad[] = [
     { peerId: 'a', credits: 1, inFlight: 0 },
     { peerId: 'b', credits: 1, inFlight: 0 }
@@ -96,13 +96,13 @@ test('a task avoids the peer it failed on when another has room, and falls back 
   assert.deepEqual(only.chosen, [0])
 })
 
-test('no peers, or no free credit: nothing is placed', () => {
+test('no peers, or no free credit: nothing is placed', { timeout: 60_000 }, () => {
   assert.deepEqual(placeTasks([], [null], 5).chosen, [])
   assert.deepEqual(placeTasks([{ peerId: 'a', credits: 1, inFlight: 1 }], [null], 0).chosen, [])
   assert.equal(freeCredits([{ peerId: 'a', credits: 1, inFlight: 3 }]), 0)
 })
 
-test('members sharing a machine share its cap: no more tasks in flight there than it has cores', () => {
+test('members sharing a machine share its cap: no more tasks in flight there than it has cores', { timeout: 60_000 }, () => {
   const peers: PeerLoad[] = [
     { peerId: 'g', credits: 4, inFlight: 0, host: 'box', hostCap: 2 },
     { peerId: 'n1', credits: 4, inFlight: 0, host: 'box', hostCap: 2 },

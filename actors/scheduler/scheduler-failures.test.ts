@@ -225,7 +225,7 @@ describe('scheduler limits and failures', () => {
     }
   })
 
-  test('segment timeouts follow the kind\'s cost estimate, within the cap', () => {
+  test('segment timeouts follow the kind\'s cost estimate, within the cap', { timeout: 60_000 }, () => {
     const base = 600_000
     const cap = 21_600_000
     // The calibration point: [0, 300000) measured 600 ms.

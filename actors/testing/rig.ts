@@ -9,6 +9,18 @@ import fibTasks from '../kinds/fib/task.js'
 import noopTasks from '../kinds/noop/task.js'
 import type { TaskModule } from '../worker/task-kinds.js'
 
+/**
+ * Why the PostgreSQL tests are skipped (node:test prints it, and the summary counts them) when
+ * there is no database to run them on.
+ */
+export const PG_SKIP_REASON = 'VOIKE_TEST_DATABASE_URL is not set: PostgreSQL tests need a database (e.g. postgres://postgres@127.0.0.1:5432/test)'
+
+/** The skip option of a PostgreSQL test: the reason when VOIKE_TEST_DATABASE_URL is unset, else false. */
+export function pgSkip (): string | false {
+  const url = process.env.VOIKE_TEST_DATABASE_URL
+  return url === undefined || url === '' ? PG_SKIP_REASON : false
+}
+
 /** The task modules of the built-in kinds, as the composition root registers them. */
 export const TEST_TASKS: readonly TaskModule[] = [noopTasks, fibTasks]
 

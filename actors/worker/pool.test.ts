@@ -20,7 +20,7 @@ async function withPool (options: Partial<Parameters<typeof createWorkerPool>[0]
   }
 }
 
-test('run: noop echoes its payload; fib-segment computes in a thread', async () => {
+test('run: noop echoes its payload; fib-segment computes in a thread', { timeout: 60_000 }, async () => {
   await withPool({}, async (pool) => {
     assert.deepEqual((await pool.run('noop', { a: [1, 2] })).value, { a: [1, 2] })
     const r = await pool.run('fib-segment', { start: 0, end: 5000, last: true })
@@ -29,7 +29,7 @@ test('run: noop echoes its payload; fib-segment computes in a thread', async () 
   })
 })
 
-test('runBatch: in order, per-task errors do not fail the batch', async () => {
+test('runBatch: in order, per-task errors do not fail the batch', { timeout: 60_000 }, async () => {
   await withPool({}, async (pool) => {
     const results = await pool.runBatch([
       { kind: 'noop', payload: 1 },
@@ -49,7 +49,7 @@ test('runBatch: in order, per-task errors do not fail the batch', async () => {
   })
 })
 
-test('24 fib segments through the pool give the reference result', async () => {
+test('24 fib segments through the pool give the reference result', { timeout: 60_000 }, async () => {
   await withPool({}, async (pool) => {
     const n = 100_000
     const ranges = splitFib(n, 24)
@@ -103,7 +103,7 @@ test('work queued behind an aborted batch still runs (its thread is replaced)', 
   })
 })
 
-test('metrics are on the given registry and removed on close', async () => {
+test('metrics are on the given registry and removed on close', { timeout: 60_000 }, async () => {
   const registry = new Registry()
   const pool = createWorkerPool({ registry, tasks: TEST_TASKS, threads: 1 })
   await pool.run('noop', null)
@@ -119,7 +119,7 @@ test('metrics are on the given registry and removed on close', async () => {
   await again.close()
 })
 
-test('threads are created on demand and retired when idle', async () => {
+test('threads are created on demand and retired when idle', { timeout: 60_000 }, async () => {
   await withPool({ threads: 2, minThreads: 0, idleTimeoutMs: 50 }, async (pool) => {
     assert.equal(pool.stats().threads, 0)
     await Promise.all([pool.run('fib-segment', { start: 0, end: 20_000, last: false }), pool.run('fib-segment', { start: 0, end: 20_000, last: false })])
@@ -140,7 +140,7 @@ test('close rejects work in flight and later calls with ERR_POOL_CLOSED', { time
   await pool.close() // idempotent
 })
 
-test('options are validated', () => {
+test('options are validated', { timeout: 60_000 }, () => {
   const registry = new Registry()
   assert.throws(() => createWorkerPool({ registry, tasks: TEST_TASKS, threads: 0 }), /threads/)
   assert.throws(() => createWorkerPool({ registry, tasks: TEST_TASKS, threads: 2, minThreads: 3 }), /minThreads/)

@@ -9,7 +9,7 @@ import { createWorkerActor } from './worker-actor.js'
 import { WORKER_ACTOR_NAME } from './names.js'
 import { createTaskClient } from './task-client.js'
 
-test('task client: tasks of one turn travel as one message to a remote worker and come back in order of ids', async (t) => {
+test('task client: tasks of one turn travel as one message to a remote worker and come back in order of ids', { timeout: 60_000 }, async (t) => {
   const net = createLoopbackTransports()
   const a = createActorSystem({ peerId: 'A', registry: new Registry(), transport: net.transport('A') })
   const b = createActorSystem({ peerId: 'B', registry: new Registry(), transport: net.transport('B') })
@@ -31,7 +31,7 @@ test('task client: tasks of one turn travel as one message to a remote worker an
   await assert.rejects(client.run('nowhere', 'noop', 1), { code: 'ERR_PEER_UNREACHABLE' })
 })
 
-test('task client: unanswered tasks time out; close rejects what is outstanding', async (t) => {
+test('task client: unanswered tasks time out; close rejects what is outstanding', { timeout: 60_000 }, async (t) => {
   const a = createActorSystem({ peerId: 'A', registry: new Registry() })
   // A worker that never answers.
   a.spawn(WORKER_ACTOR_NAME, () => ({ receive: () => {} }))

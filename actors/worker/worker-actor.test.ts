@@ -88,7 +88,7 @@ async function withRig (fn: (rig: Rig) => Promise<void>, poolOptions?: Partial<W
   try { await fn(rig) } finally { await rig.close() }
 }
 
-test('many small tasks come back answered and coalesced in few results messages', async () => {
+test('many small tasks come back answered and coalesced in few results messages', { timeout: 60_000 }, async () => {
   await withRig(async (rig) => {
     const ids = Array.from({ length: 500 }, (_, i) => `t${i}`)
     rig.run(ids.map((id, i) => ({ id, kind: 'noop', payload: { i } })))
@@ -104,7 +104,7 @@ test('many small tasks come back answered and coalesced in few results messages'
   })
 })
 
-test('fib segments run remotely, one per Piscina task, and combine to the reference', async () => {
+test('fib segments run remotely, one per Piscina task, and combine to the reference', { timeout: 60_000 }, async () => {
   await withRig(async (rig) => {
     const n = 100_000
     const ranges = splitFib(n, 24)
@@ -123,7 +123,7 @@ test('fib segments run remotely, one per Piscina task, and combine to the refere
   })
 })
 
-test('unknown kinds, bad timeouts and bad payloads are answered with errors, others still run', async () => {
+test('unknown kinds, bad timeouts and bad payloads are answered with errors, others still run', { timeout: 60_000 }, async () => {
   await withRig(async (rig) => {
     rig.run([
       { id: 'a', kind: 'no-such-kind', payload: 1 },
@@ -195,7 +195,7 @@ test('a task past its timeoutMs is answered ERR_TASK_TIMEOUT and its thread is f
   }, { threads: 1 })
 })
 
-test('bad messages are ignored (tell) or rejected (ask) and the actor keeps working', async () => {
+test('bad messages are ignored (tell) or rejected (ask) and the actor keeps working', { timeout: 60_000 }, async () => {
   await withRig(async (rig) => {
     const { sched, workerRef } = rig
     sched.tell(workerRef, 'hello', 'sched')
@@ -230,7 +230,7 @@ test('local path: results go back to a local sender; stopping the actor cancels 
   }, { threads: 1 }, false)
 })
 
-test('options are validated', () => {
+test('options are validated', { timeout: 60_000 }, () => {
   assert.throws(() => createWorkerActor({} as never), /pool/)
   const pool = { runBatch: async () => [], freeSlots: () => 1 } as unknown as WorkerPool
   assert.throws(() => createWorkerActor({ pool, maxTasksPerMessage: 0 }), /maxTasksPerMessage/)

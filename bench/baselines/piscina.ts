@@ -23,11 +23,14 @@ export interface PiscinaMeasureOptions {
   warmupMs: number
 }
 
-/** Tasks per second through a bare Piscina pool, in this process. */
-export async function measurePiscina (o: PiscinaMeasureOptions): Promise<number> {
+function checkOptions (o: object): void {
   for (const [k, v] of Object.entries(o)) {
     if (!Number.isInteger(v) || v < (k === 'warmupMs' ? 0 : 1)) throw new BenchError('ERR_BAD_OPTION', `${k} must be a positive integer, got ${v}`)
   }
+}
+
+/** Runs `fn` with a bare pool of the no-op worker (min = max threads) and one checked call. */
+async function withPool<T> (o: { threads: number, concurrentTasksPerWorker: number }, fn: (call: () => Promise<void>) => Promise<T>): Promise<T> {
   const pool = new Piscina<number, number>({
     filename: script('baselines/piscina-worker.js'),
     minThreads: o.threads,
@@ -35,16 +38,44 @@ export async function measurePiscina (o: PiscinaMeasureOptions): Promise<number>
     concurrentTasksPerWorker: o.concurrentTasksPerWorker,
     idleTimeout: 60_000
   })
+  let next = 0
   try {
-    let next = 0
-    return await measureThroughput(async () => {
+    return await fn(async () => {
       const i = next++ & 0x3fffffff
       const r = await pool.run(i)
       if (r !== i) throw new BenchError('ERR_BAD_ECHO', `task ${i} returned ${r}`)
-    }, { inFlight: o.inFlight, durationMs: o.durationMs, warmupMs: o.warmupMs })
+    })
   } finally {
     await pool.destroy()
   }
+}
+
+/** Tasks per second through a bare Piscina pool, in this process. */
+export async function measurePiscina (o: PiscinaMeasureOptions): Promise<number> {
+  checkOptions(o)
+  return await withPool(o, async (call) => await measureThroughput(call, { inFlight: o.inFlight, durationMs: o.durationMs, warmupMs: o.warmupMs }))
+}
+
+/**
+ * Runs exactly `tasks` no-op tasks, `inFlight` at a time, each checked to return its own input;
+ * resolves with how many came back right (= tasks, or it throws). What a test checks: function,
+ * not speed.
+ */
+export async function runPiscinaNoops (o: { threads: number, concurrentTasksPerWorker: number, inFlight: number, tasks: number }): Promise<number> {
+  checkOptions(o)
+  return await withPool(o, async (call) => {
+    let started = 0
+    let ok = 0
+    const loop = async (): Promise<void> => {
+      while (started < o.tasks) {
+        started++
+        await call()
+        ok++
+      }
+    }
+    await Promise.all(Array.from({ length: Math.min(o.inFlight, o.tasks) }, loop))
+    return ok
+  })
 }
 
 function intArg (argv: string[], name: string): number {

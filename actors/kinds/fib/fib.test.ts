@@ -18,11 +18,11 @@ function naiveFib (count: number): bigint[] {
   return f
 }
 
-test('fibInProcess matches the contract reference values', () => {
+test('fibInProcess matches the contract reference values', { timeout: 60_000 }, () => {
   for (const ref of REFERENCE) assert.deepEqual(fibInProcess(ref.n), ref)
 })
 
-test('split + segments + combine matches the reference for several segment counts', () => {
+test('split + segments + combine matches the reference for several segment counts', { timeout: 60_000 }, () => {
   for (const ref of REFERENCE) {
     const counts = new Set([1, 3, 24].filter((s) => s <= Math.max(ref.n, 1)))
     if (ref.n >= 1 && ref.n <= 4096) counts.add(ref.n) // one index per segment
@@ -32,21 +32,21 @@ test('split + segments + combine matches the reference for several segment count
   }
 })
 
-test('split results equal fibInProcess for other n', () => {
+test('split results equal fibInProcess for other n', { timeout: 60_000 }, () => {
   for (const n of [2, 3, 7, 64, 999, 2048]) {
     const whole = fibInProcess(n)
     for (const segments of new Set([1, 2, 5, n].map((s) => Math.min(s, n)))) assert.deepEqual(runSplit(n, segments), whole, `n=${n} segments=${segments}`)
   }
 })
 
-test('fibPair agrees with naive iteration', () => {
+test('fibPair agrees with naive iteration', { timeout: 60_000 }, () => {
   const f = naiveFib(302)
   for (let k = 0; k <= 300; k++) assert.deepEqual(fibPair(k), [f[k], f[k + 1]], `k=${k}`)
   // Consecutive pairs chain at large k, where fast doubling takes many steps.
   for (const k of [4095, 4096, 65_537, 1_000_003]) assert.equal(fibPair(k)[1], fibPair(k + 1)[0], `k=${k}`)
 })
 
-test('sumMod61 obeys F(0)+…+F(n-1) = F(n+1) - 1 (mod p)', () => {
+test('sumMod61 obeys F(0)+…+F(n-1) = F(n+1) - 1 (mod p)', { timeout: 60_000 }, () => {
   for (const n of [0, 1, 2, 93, 94, 1000, 12_345]) {
     const expected = ((fibPair(n)[1] - 1n) % P61 + P61) % P61
     assert.equal(fibInProcess(n).sumMod61, expected.toString(), `n=${n}`)
@@ -54,7 +54,7 @@ test('sumMod61 obeys F(0)+…+F(n-1) = F(n+1) - 1 (mod p)', () => {
   }
 })
 
-test('a segment ending at e reports F(e) digits and hash; a non-last one only its sum', () => {
+test('a segment ending at e reports F(e) digits and hash; a non-last one only its sum', { timeout: 60_000 }, () => {
   const f = naiveFib(200)
   const seg = fibSegment({ start: 150, end: 199, last: true })
   assert.equal(seg.digits, f[199].toString().length)
@@ -63,7 +63,7 @@ test('a segment ending at e reports F(e) digits and hash; a non-last one only it
   assert.equal(mid.sumMod61, f.slice(10, 20).reduce((a, b) => a + b, 0n).toString())
 })
 
-test('splitFib: contiguous, non-empty, covering, strictly increasing', () => {
+test('splitFib: contiguous, non-empty, covering, strictly increasing', { timeout: 60_000 }, () => {
   const cases: Array<[number, number]> = [[1, 1], [2, 2], [3, 2], [10, 10], [10, 3], [10, 9], [24, 24], [25, 24], [100, 99],
     [1000, 4], [4096, 4096], [5000, 4096], [100_000, 24], [10_000_000, 4096], [10_000_000, 1], [7, 1]]
   for (const [n, segments] of cases) {
@@ -80,7 +80,7 @@ test('splitFib: contiguous, non-empty, covering, strictly increasing', () => {
   assert.deepEqual(splitFib(0, 1), [{ start: 0, end: 0 }])
 })
 
-test('splitFib balances cost (step k costs ~k): every segment within 10% of the mean', () => {
+test('splitFib balances cost (step k costs ~k): every segment within 10% of the mean', { timeout: 60_000 }, () => {
   const n = 100_000
   const segments = 24
   // Cost of [s, e) = sum of k for k in [s, e).
@@ -95,14 +95,14 @@ test('splitFib balances cost (step k costs ~k): every segment within 10% of the 
   assert.ok(parts[0].end - parts[0].start > 4 * (parts[segments - 1].end - parts[segments - 1].start))
 })
 
-test('validateFibParams accepts the contract ranges', () => {
+test('validateFibParams accepts the contract ranges', { timeout: 60_000 }, () => {
   assert.deepEqual(validateFibParams({ n: 0, segments: 1 }), { n: 0, segments: 1 })
   assert.deepEqual(validateFibParams({ n: 10_000_000, segments: 4096 }), { n: 10_000_000, segments: 4096 })
   assert.deepEqual(validateFibParams({ n: 10, segments: 10 }), { n: 10, segments: 10 })
   assert.deepEqual(validateFibParams({ n: 1, segments: 1 }), { n: 1, segments: 1 })
 })
 
-test('validateFibParams errors name the field', () => {
+test('validateFibParams errors name the field', { timeout: 60_000 }, () => {
   const bad: Array<[unknown, string]> = [
     [{ segments: 1 }, 'n'],
     [{ n: -1, segments: 1 }, 'n'],
@@ -134,7 +134,7 @@ test('validateFibParams errors name the field', () => {
   }
 })
 
-test('fibSegment and combineFib reject bad input with ERR_INVALID_ARGUMENT', () => {
+test('fibSegment and combineFib reject bad input with ERR_INVALID_ARGUMENT', { timeout: 60_000 }, () => {
   const seg: Array<[unknown, string]> = [
     [{ start: -1, end: 2, last: false }, 'start'],
     [{ start: 5, end: 4, last: false }, 'end'],

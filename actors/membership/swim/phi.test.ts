@@ -14,7 +14,7 @@ function fed (n: number, everyMs: number, jitter: number[] = [0]): { d: PhiAccru
   return { d, last: t }
 }
 
-test('phi is 0 before the first heartbeat and grows monotonically with silence', () => {
+test('phi is 0 before the first heartbeat and grows monotonically with silence', { timeout: 60_000 }, () => {
   const d = new PhiAccrualDetector()
   assert.equal(d.phi(10_000), 0)
   const { d: d2, last } = fed(50, 1000)
@@ -28,7 +28,7 @@ test('phi is 0 before the first heartbeat and grows monotonically with silence',
   assert.ok(Number.isFinite(d2.phi(last + 1e9)), 'phi stays finite for any silence')
 })
 
-test('regular heartbeats keep phi low', () => {
+test('regular heartbeats keep phi low', { timeout: 60_000 }, () => {
   const { d, last } = fed(200, 1000, [0, 30, -20, 10])
   for (const dt of [0, 500, 1000, 1500, 2000]) {
     assert.ok(d.phi(last + dt) < 1, `phi ${d.phi(last + dt)} at ${dt} ms after a heartbeat`)
@@ -36,7 +36,7 @@ test('regular heartbeats keep phi low', () => {
   }
 })
 
-test('with defaults, phi crosses 8 about 4.52 s after the last regular 1 s heartbeat (the documented bound)', () => {
+test('with defaults, phi crosses 8 about 4.52 s after the last regular 1 s heartbeat (the documented bound)', { timeout: 60_000 }, () => {
   const { d, last } = fed(100, 1000)
   const at = d.suspectAtMs()
   assert.ok(at !== undefined)
@@ -49,14 +49,14 @@ test('with defaults, phi crosses 8 about 4.52 s after the last regular 1 s heart
   assert.ok(silence <= bound.phiSilenceMs + 150, `measured ${silence} ms vs documented ${bound.phiSilenceMs} ms`)
 })
 
-test('irregular heartbeats widen sigma and postpone the verdict', () => {
+test('irregular heartbeats widen sigma and postpone the verdict', { timeout: 60_000 }, () => {
   const regular = fed(100, 1000)
   const jittery = fed(100, 1000, [-400, 400, -300, 300])
   assert.ok(jittery.d.stdDeviationMs > regular.d.stdDeviationMs)
   assert.ok((jittery.d.suspectAtMs() as number) - jittery.last > (regular.d.suspectAtMs() as number) - regular.last)
 })
 
-test('the window is bounded and the logistic tail is computed without cancellation', () => {
+test('the window is bounded and the logistic tail is computed without cancellation', { timeout: 60_000 }, () => {
   const d = new PhiAccrualDetector({ maxSampleSize: 10 })
   for (let i = 1; i <= 1000; i++) d.heartbeat(i * 1000)
   assert.equal(d.sampleCount, 10)
@@ -66,7 +66,7 @@ test('the window is bounded and the logistic tail is computed without cancellati
   assert.ok(phiOf(0, 1000, 100) < 1e-6)
 })
 
-test('our own stall is not their silence', () => {
+test('our own stall is not their silence', { timeout: 60_000 }, () => {
   const { d, last } = fed(20, 1000)
   assert.ok(d.phi(last + 20_000) > 8)
   d.excuseSilenceUntil(last + 20_000)
@@ -74,7 +74,7 @@ test('our own stall is not their silence', () => {
   assert.equal(d.sampleCount, 21, 'no sample was added')
 })
 
-test('invalid options are rejected with a code naming the field', () => {
+test('invalid options are rejected with a code naming the field', { timeout: 60_000 }, () => {
   assert.throws(() => new PhiAccrualDetector({ threshold: 0 }), (err: Error & { code?: string }) => err.code === 'ERR_INVALID_OPTION' && /threshold/.test(err.message))
   assert.throws(() => new PhiAccrualDetector({ maxSampleSize: 1 }), /maxSampleSize/)
   assert.equal(PHI_DEFAULTS.acceptableHeartbeatPauseMs, 3000)

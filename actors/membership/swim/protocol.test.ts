@@ -25,7 +25,7 @@ function cluster (n: number, swim: Partial<SwimOptions> = {}, seed = 42): Cluste
 
 const stateAt = (viewer: SimNode, id: string): string | undefined => viewer.swim.member(id)?.state
 
-test('probes are answered: no failures, no suspicion in a healthy cluster', () => {
+test('probes are answered: no failures, no suspicion in a healthy cluster', { timeout: 60_000 }, () => {
   const { sim, nodes, events } = cluster(4)
   sim.runFor(20_000)
   for (const n of nodes) {
@@ -40,7 +40,7 @@ test('probes are answered: no failures, no suspicion in a healthy cluster', () =
   assert.equal(sim.errors.length, 0)
 })
 
-test('an indirect probe saves a member whose direct link is down', () => {
+test('an indirect probe saves a member whose direct link is down', { timeout: 60_000 }, () => {
   // Heartbeats off, so only the probe path judges.
   const { sim, nodes, events } = cluster(4, { monitorCount: 0 })
   const [a, b] = nodes
@@ -53,7 +53,7 @@ test('an indirect probe saves a member whose direct link is down', () => {
   assert.equal(stateAt(a, b.id), 'alive')
 })
 
-test('a frozen member is suspected, refutes with a higher incarnation, and is never declared dead', () => {
+test('a frozen member is suspected, refutes with a higher incarnation, and is never declared dead', { timeout: 60_000 }, () => {
   const { sim, nodes, events } = cluster(4)
   const x = nodes[2]
   const bounds = detectionBounds(resolveOptions(), 4)
@@ -70,7 +70,7 @@ test('a frozen member is suspected, refutes with a higher incarnation, and is ne
   assert.equal(events.filter(e => e.ev.type === 'dead').length, 0, 'the frozen member did not condemn anyone on resuming either')
 })
 
-test('a member frozen for good is suspected within the bound and dead everywhere within the bound', () => {
+test('a member frozen for good is suspected within the bound and dead everywhere within the bound', { timeout: 60_000 }, () => {
   const { sim, nodes, events } = cluster(4)
   const x = nodes[1]
   const t0 = sim.now
@@ -86,7 +86,7 @@ test('a member frozen for good is suspected within the bound and dead everywhere
   assert.ok(x.swim.stats().incarnation >= 1)
 })
 
-test('stale news never overrides, dead is final for its incarnation', () => {
+test('stale news never overrides, dead is final for its incarnation', { timeout: 60_000 }, () => {
   const { sim, nodes } = cluster(3)
   const [a, b, c] = nodes
   c.swim.updateMeta({ role: 'worker' })
@@ -111,7 +111,7 @@ test('stale news never overrides, dead is final for its incarnation', () => {
   assert.deepEqual(t.stateCounts(), { alive: 2, suspect: 0, dead: 0, left: 0 })
 })
 
-test('a crash is suspected, confirmed and declared dead at every member', () => {
+test('a crash is suspected, confirmed and declared dead at every member', { timeout: 60_000 }, () => {
   const { sim, nodes, events } = cluster(5)
   const x = nodes[3]
   const t0 = sim.now
@@ -125,7 +125,7 @@ test('a crash is suspected, confirmed and declared dead at every member', () => 
   assert.equal(sim.errors.length, 0)
 })
 
-test('with the transport reporting the lost connection (kill -9), death comes within the hinted bound', () => {
+test('with the transport reporting the lost connection (kill -9), death comes within the hinted bound', { timeout: 60_000 }, () => {
   const { sim, nodes } = cluster(4)
   const x = nodes[0]
   const t0 = sim.now
@@ -137,7 +137,7 @@ test('with the transport reporting the lost connection (kill -9), death comes wi
   assert.ok(sim.now - t0 <= 5000, 'the issue\'s target: kill -9 seen dead within 5 s')
 })
 
-test('a graceful leave spreads as left, never as dead', () => {
+test('a graceful leave spreads as left, never as dead', { timeout: 60_000 }, () => {
   const { sim, nodes, events } = cluster(5)
   const x = nodes[4]
   x.swim.leave()
@@ -149,7 +149,7 @@ test('a graceful leave spreads as left, never as dead', () => {
   assert.equal(events.filter(e => e.ev.type === 'left' && e.ev.id === x.id).length, 4)
 })
 
-test('a new member joins through any member and learns everyone', () => {
+test('a new member joins through any member and learns everyone', { timeout: 60_000 }, () => {
   const { sim, nodes } = cluster(4)
   const j = sim.add('late')
   let learned = -1
@@ -158,7 +158,7 @@ test('a new member joins through any member and learns everyone', () => {
   return Promise.resolve().then(() => { assert.equal(learned, 5, 'the second seed answered after the first timed out') })
 })
 
-test('a join with no live seed fails with ERR_JOIN_FAILED', async () => {
+test('a join with no live seed fails with ERR_JOIN_FAILED', { timeout: 60_000 }, async () => {
   const sim = new Simulator({ seed: 1 })
   const a = sim.add('a')
   const p = a.swim.join([{ id: 'ghost', addr: 'sim://ghost' }])
@@ -166,7 +166,7 @@ test('a join with no live seed fails with ERR_JOIN_FAILED', async () => {
   await assert.rejects(p, (err: Error & { code?: string }) => err.code === 'ERR_JOIN_FAILED' && /ghost/.test(err.message))
 })
 
-test('each update is retransmitted a bounded number of times', () => {
+test('each update is retransmitted a bounded number of times', { timeout: 60_000 }, () => {
   const q = new BroadcastQueue(3)
   q.push({ k: 'alive', id: 'a', inc: 0, addr: 'x' })
   let seen = 0
@@ -189,7 +189,7 @@ test('each update is retransmitted a bounded number of times', () => {
   for (const n of nodes) assert.equal(n.swim.member(nodes[0].id)?.incarnation, 1)
 })
 
-test('Lifeguard: the suspicion timeout grows with cluster size and shrinks with confirmations', () => {
+test('Lifeguard: the suspicion timeout grows with cluster size and shrinks with confirmations', { timeout: 60_000 }, () => {
   const o = resolveOptions()
   assert.equal(suspicionMinMs(o, 4), 4000)
   assert.equal(suspicionMinMs(o, 1000), 12_000)
@@ -200,7 +200,7 @@ test('Lifeguard: the suspicion timeout grows with cluster size and shrinks with 
   assert.equal(suspicionTimeoutMs(o, 3, 0), 4000, 'too few members to confirm: the minimum')
 })
 
-test('garbage is rejected with a counted reason and never throws', () => {
+test('garbage is rejected with a counted reason and never throws', { timeout: 60_000 }, () => {
   const { sim, nodes } = cluster(3)
   const a = nodes[0]
   const garbage: unknown[] = [
@@ -231,7 +231,7 @@ test('garbage is rejected with a counted reason and never throws', () => {
   assert.equal(a.swim.stats().members.alive, 3, 'and the member keeps working')
 })
 
-test('options are validated up front with the field named', () => {
+test('options are validated up front with the field named', { timeout: 60_000 }, () => {
   const base = { self: { id: 'a', addr: 'x' }, clock: { now: () => 0, setTimeout: () => 0, clearTimeout: () => {} }, random: Math.random, send: () => {} }
   const code = (err: Error & { code?: string }): boolean => err.code === 'ERR_INVALID_OPTION'
   assert.throws(() => createSwim({ ...base, options: { probeTimeoutMs: 1000 } }), (e: Error) => code(e) && /probeTimeoutMs/.test(e.message))

@@ -5,7 +5,7 @@ import { runScenario } from './scenario.js'
 // Seeded: the same seed gives the same run. Override with SWIM_SIM_SEED to explore others.
 const SEED = Number(process.env.SWIM_SIM_SEED ?? 20_250_611)
 
-test(`200 simulated members, 2% loss, 1-40 ms delays, 3 crashes and a freeze (seed ${SEED})`, async () => {
+test(`200 simulated members, 2% loss, 1-40 ms delays, 3 crashes and a freeze (seed ${SEED})`, { timeout: 60_000 }, async () => {
   console.log(`swim simulation seed: ${SEED} (rerun with SWIM_SIM_SEED=${SEED})`)
   const r = await runScenario({
     seed: SEED,
