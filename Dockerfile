@@ -12,6 +12,7 @@ COPY flows ./flows
 COPY vasm ./vasm
 COPY node ./node
 COPY bench ./bench
+COPY deploy ./deploy
 COPY proto ./proto
 RUN npm ci --no-audit --no-fund && npm prune --omit=dev
 

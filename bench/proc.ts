@@ -16,6 +16,8 @@ const KILL_GRACE_MS = 2_000
 const MAX_LINE_CHARS = 1 << 20
 /** Events kept while nobody waits for them; older ones are dropped. */
 const MAX_BUFFERED_EVENTS = 1_000
+/** The end of a peer's stderr kept for the error that reports its exit. */
+const STDERR_TAIL_CHARS = 4_096
 
 export class BenchError extends Error {
   readonly code: string
@@ -31,6 +33,17 @@ export interface PeerEvent {
   readonly event: string
   readonly atMs: number
   readonly [key: string]: unknown
+}
+
+export interface PeerOptions {
+  /** Default: the bench process's environment. */
+  env?: NodeJS.ProcessEnv
+  /**
+   * `forward` (default) copies the peer's stderr to ours as it comes, each line prefixed with
+   * the peer's name; `capture` only keeps it for the error that reports the peer's exit (a test
+   * that makes a peer fail on purpose must not print the failure into the test output).
+   */
+  stderr?: 'forward' | 'capture'
 }
 
 interface Waiter {
@@ -51,18 +64,26 @@ export class PeerProcess {
   private readonly waiters = new Set<Waiter>()
   private partial = ''
   private exitError: Error | null = null
+  /** The last STDERR_TAIL_CHARS of the peer's stderr. */
+  private stderrTail = ''
   readonly exited: Promise<void>
 
-  constructor (name: string, command: string, args: string[], env?: NodeJS.ProcessEnv) {
+  constructor (name: string, command: string, args: string[], options: PeerOptions = {}) {
     this.name = name
     this.spawnedAtMs = performance.now()
     this.child = spawn(command, args, {
-      stdio: ['pipe', 'pipe', 'inherit'],
-      env: env ?? process.env
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: options.env ?? process.env
     })
     live.add(this)
     this.child.stdout!.setEncoding('utf8')
     this.child.stdout!.on('data', (chunk: string) => { this.onData(chunk) })
+    const forward = (options.stderr ?? 'forward') === 'forward'
+    this.child.stderr!.setEncoding('utf8')
+    this.child.stderr!.on('data', (chunk: string) => {
+      this.stderrTail = (this.stderrTail + chunk).slice(-STDERR_TAIL_CHARS)
+      if (forward) process.stderr.write(chunk.split('\n').filter(l => l !== '').map(l => `[${this.name}] ${l}\n`).join(''))
+    })
     // The pipe to the child's stdin stays open while we live: closing it tells the peer to exit.
     this.child.stdin!.on('error', () => {})
     this.exited = new Promise<void>((resolve) => {
@@ -78,7 +99,8 @@ export class PeerProcess {
       // 'close', not 'exit': it comes after the child's stdout is drained, so a last event printed
       // just before exiting is always seen before waiters are failed.
       this.child.once('close', (code, signal) => {
-        finish(new BenchError('ERR_PEER_EXITED', `peer ${this.name} exited (code ${String(code)}, signal ${String(signal)})`))
+        const said = this.stderrTail.trim()
+        finish(new BenchError('ERR_PEER_EXITED', `peer ${this.name} exited (code ${String(code)}, signal ${String(signal)})${said === '' ? '' : `; its stderr ended with:\n${said}`}`))
       })
       this.child.once('error', (err) => {
         if (this.child.pid === undefined) finish(new BenchError('ERR_PEER_SPAWN', `peer ${this.name}: ${err.message}`))
@@ -167,8 +189,8 @@ export function script (relative: string): string {
 }
 
 /** Starts `node <dist/bench/relative> ...args` as a peer. */
-export function spawnNodePeer (name: string, relative: string, args: string[] = []): PeerProcess {
-  return new PeerProcess(name, process.execPath, [script(relative), ...args])
+export function spawnNodePeer (name: string, relative: string, args: string[] = [], options: PeerOptions = {}): PeerProcess {
+  return new PeerProcess(name, process.execPath, [script(relative), ...args], options)
 }
 
 /** Starts a peer and waits for its ready event; kills it if it never gets ready. */

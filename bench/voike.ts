@@ -28,7 +28,7 @@ interface Started { peer: PeerProcess, peerId: string, p2p: string[], api: strin
 /** Starts `voike genesis|node` with port 0 everywhere; resolves at its ready line. */
 async function startVoike (name: string, role: 'genesis' | 'node', dataDir: string, extra: string[] = []): Promise<Started> {
   const args = [CLI, role, '--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0', '--http', '127.0.0.1:0', '--data', dataDir, '--name', name, ...extra]
-  const peer = new PeerProcess(name, process.execPath, args, { ...process.env, VOIKE_LOG_LEVEL: 'warn' })
+  const peer = new PeerProcess(name, process.execPath, args, { env: { ...process.env, VOIKE_LOG_LEVEL: 'warn' } })
   try {
     const r = await peer.waitForEvent('ready', READY_TIMEOUT_MS)
     return { peer, peerId: String(r.peerId), p2p: r.p2p as string[], api: String(r.api), http: String(r.http) }
@@ -185,7 +185,7 @@ export const voikeJoinFootprint: SystemSpec = {
           const dir = await res.dir()
           const node = new PeerProcess(`node-${round++}`, process.execPath,
             [CLI, 'node', '--genesis', genesis.p2p[0], '--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0', '--http', '127.0.0.1:0', '--data', dir],
-            { ...process.env, VOIKE_LOG_LEVEL: 'warn' })
+            { env: { ...process.env, VOIKE_LOG_LEVEL: 'warn' } })
           try {
             let seenAtMs = 0
             const deadline = Date.now() + READY_TIMEOUT_MS

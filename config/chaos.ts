@@ -8,6 +8,8 @@
  * - VOIKE_CHAOS_DROP=<fraction 0..1>: outgoing actor frames dropped;
  * - VOIKE_CHAOS_DELAY_MS=<max ms, 0..60000>: outgoing actor frames delayed by a uniform 0..max
  *   (order per peer kept);
+ * - VOIKE_CHAOS_CORRUPT_AFTER=<results, 0..10^9>: the first that many successful results are sent
+ *   honest, corruption starts after them (a node that earns trust, then lies; default 0);
  * - VOIKE_CHAOS_SEED=<integer 0..2^32-1>: the random stream's seed; default derived from the
  *   node's name (so every node of a run differs, and the same run repeats).
  */
@@ -16,6 +18,8 @@ import { ConfigError } from './errors.js'
 
 export interface ChaosConfig {
   corruptResults: number
+  /** Successful results sent honest before corruption starts. */
+  corruptAfter: number
   drop: number
   delayMs: number
   seed: number
@@ -23,6 +27,7 @@ export interface ChaosConfig {
 
 export const CHAOS_ENV = {
   corruptResults: 'VOIKE_CHAOS_CORRUPT_RESULTS',
+  corruptAfter: 'VOIKE_CHAOS_CORRUPT_AFTER',
   drop: 'VOIKE_CHAOS_DROP',
   delayMs: 'VOIKE_CHAOS_DELAY_MS',
   seed: 'VOIKE_CHAOS_SEED'
@@ -50,6 +55,7 @@ export function parseChaos (env: NodeJS.ProcessEnv, nodeName: string): ChaosConf
   const seed = integer(env, CHAOS_ENV.seed, 0xffff_ffff) ?? createHash('sha256').update(nodeName).digest().readUInt32BE(0)
   return {
     corruptResults: fraction(env, CHAOS_ENV.corruptResults),
+    corruptAfter: integer(env, CHAOS_ENV.corruptAfter, 1_000_000_000) ?? 0,
     drop: fraction(env, CHAOS_ENV.drop),
     delayMs: integer(env, CHAOS_ENV.delayMs, MAX_CHAOS_DELAY_MS) ?? 0,
     seed

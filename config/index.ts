@@ -11,10 +11,13 @@ import { join, resolve } from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
 import { ConfigError } from './errors.js'
 import type { LogLevel } from './logger.js'
+import { DEFAULT_JOB_RETENTION, parseJobRetention, type JobRetention } from './retention.js'
 import { parseChaos, type ChaosConfig } from './chaos.js'
 import { DETECTOR_FLAGS, parseDetector, type DetectorConfig } from './detector.js'
+import { parseSpot, type SpotConfig } from './spot.js'
 
 export { ConfigError } from './errors.js'
+export type { JobRetention } from './retention.js'
 
 export type NodeRole = 'genesis' | 'node'
 
@@ -52,6 +55,8 @@ export interface NodeConfig {
    * name and /etc/machine-id. Nodes with the same host id share cores when jobs are placed.
    */
   hostId: string
+  /** Ended jobs kept: by age and/or count (`--job-retention`, VOIKE_JOB_RETENTION; config/retention.ts). */
+  jobRetention: JobRetention
   /** Chaos settings (VOIKE_CHAOS_*, config/chaos.ts); all zero = off. */
   chaos: ChaosConfig
   /**
@@ -67,6 +72,8 @@ export interface NodeConfig {
    * (`--takeover-after-ms`, VOIKE_TAKEOVER_AFTER_MS). Default 3000; 0..86 400 000.
    */
   takeoverAfterMs: number
+  /** Spot checks of results (VOIKE_SPOT_*, config/spot.ts). */
+  spot: SpotConfig
 }
 
 /** Flags the node accepts, with their environment variable. */
@@ -84,6 +91,7 @@ export const NODE_FLAGS = {
   'max-frame-bytes': 'VOIKE_MAX_FRAME_BYTES',
   'log-level': 'VOIKE_LOG_LEVEL',
   'host-id': 'VOIKE_HOST_ID',
+  'job-retention': 'VOIKE_JOB_RETENTION',
   flows: 'VOIKE_FLOWS_DIR',
   'takeover-after-ms': 'VOIKE_TAKEOVER_AFTER_MS',
   ...DETECTOR_FLAGS
@@ -131,6 +139,7 @@ export function resolveConfig (role: NodeRole, flags: Partial<Record<NodeFlag, s
   const schemaIn = pick('db-schema')
   const keyIn = pick('api-key')
   const hostIn = pick('host-id')
+  const retentionIn = pick('job-retention')
   const flowsIn = pick('flows')
   const takeoverIn = pick('takeover-after-ms')
 
@@ -149,10 +158,12 @@ export function resolveConfig (role: NodeRole, flags: Partial<Record<NodeFlag, s
     maxFrameSizeBytes: frameIn !== undefined ? parseInteger(frameIn.value, frameIn.source, MIN_FRAME_BYTES, MAX_FRAME_BYTES) : 4 * 1024 * 1024,
     logLevel: levelIn !== undefined ? parseLogLevel(levelIn.value, levelIn.source) : 'info',
     hostId: hostIn !== undefined ? parseName(hostIn.value, hostIn.source) : defaultHostId(),
+    jobRetention: retentionIn !== undefined ? parseJobRetention(retentionIn.value, retentionIn.source) : { ...DEFAULT_JOB_RETENTION },
     chaos: parseChaos(env, name),
     flowsDir: flowsIn !== undefined ? parseDir(flowsIn.value, flowsIn.source) : undefined,
     detector: parseDetector(pick),
-    takeoverAfterMs: takeoverIn !== undefined ? parseInteger(takeoverIn.value, takeoverIn.source, 0, MAX_TAKEOVER_AFTER_MS) : DEFAULT_TAKEOVER_AFTER_MS
+    takeoverAfterMs: takeoverIn !== undefined ? parseInteger(takeoverIn.value, takeoverIn.source, 0, MAX_TAKEOVER_AFTER_MS) : DEFAULT_TAKEOVER_AFTER_MS,
+    spot: parseSpot(env)
   }
 }
 

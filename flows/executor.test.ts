@@ -180,7 +180,7 @@ test('RUN VASM: program read from the flow folder, args and map form', async () 
   assert.deepEqual(grid.submitted.map(s => s.kind), ['vasm', 'vasm'])
   const mapped = grid.submitted.find(s => s.params.range !== undefined)!.params
   assert.deepEqual({ ...mapped, program: undefined }, { program: undefined, args: [], range: { start: 0, end: 1000 }, segments: 4, reduce: 'sum' })
-  assert.equal(mapped.program, readFileSync(EXAMPLES + 'sum.vasm', 'utf8'))
+  assert.equal(mapped.program, readFileSync(EXAMPLES + 'sum.vasm').toString('base64'))
 })
 
 test('CALL FLOW: the called flow\'s outputs are the value; recursion is bounded', async () => {

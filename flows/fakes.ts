@@ -73,7 +73,7 @@ export function runVasm (program: string, args: bigint[], fuel = 10_000_000): { 
 }
 
 function vasmJob (params: Record<string, unknown>): unknown {
-  const program = params.program as string
+  const program = Buffer.from(params.program as string, 'base64').toString('utf8')
   const args = (params.args as string[]).map(BigInt)
   const fuel = params.fuel as number | undefined
   const range = params.range as { start: number, end: number } | undefined

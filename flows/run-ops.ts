@@ -157,7 +157,8 @@ async function vasmParams (path: string, w: Value | null, at: Pos, cx: OpContext
   const p = payload(w, cx)
   for (const k of Object.keys(p)) if (!VASM_KEYS.has(k)) throw fail(at, `RUN VASM does not take ${JSON.stringify(k)}`, `keys are ${[...VASM_KEYS].join(', ')}`)
   const file = resolvePath(cx.baseDir, path)
-  const program = Buffer.from(await cx.fs.readFile(file, { signal: cx.signal, maxBytes: cx.limits.maxProgramBytes })).toString('utf8')
+  // The `vasm` job kind takes the program as base64 (of VASM text or of a binary program).
+  const program = Buffer.from(await cx.fs.readFile(file, { signal: cx.signal, maxBytes: cx.limits.maxProgramBytes })).toString('base64')
   const args = p.args ?? []
   if (!Array.isArray(args)) throw fail(at, 'RUN VASM args must be an array of integers')
   const out: Record<string, unknown> = {

@@ -11,14 +11,15 @@ import { runMesh } from './cli-mesh.js'
 import { describeStartFailure } from './start-errors.js'
 import { runUp } from './up.js'
 import { vasmCommand, processIo } from './vasm-cli.js'
-import { resolveTestKinds } from './test-kinds.js'
+import { resolveTestKinds } from './kinds-for-tests.js'
 
 const USAGE = `voike — a distributed actor grid
 
 Nodes:
   voike genesis [--listen MA] [--api H:P] [--http H:P] [--data DIR] [--database-url URL] [--api-key K]
   voike node --genesis ADDR[,ADDR...] [same flags as genesis]
-  voike up --nodes N [--demo] [--base-port P]     local grid: Genesis + N-1 nodes as child processes
+  voike up --nodes N [--demo] [--base-port P] [--data DIR] [--max-restarts K]
+                                                  local grid: Genesis + N-1 supervised child processes
 
 Clients (--api HOST:PORT, the node's gRPC address, default 127.0.0.1:50051; --api-key or VOIKE_API_KEY):
   voike mesh nodes [--json]                    the members: name (…short peer id), status, cores, address
@@ -73,7 +74,6 @@ async function runNode (role: NodeRole, args: string[]): Promise<void> {
     const failure = describeStartFailure(err, config)
     exitWith(failure.code, `voike ${role}: failed to start: ${failure.message}`)
   }
-  process.stdout.write(JSON.stringify({ event: 'ready', peerId: node.peerId, p2p: node.p2p, api: node.api, http: node.http, role, name: config.name }) + '\n')
   let stopping = false
   const stop = (signal: string): void => {
     if (stopping) return
@@ -87,6 +87,15 @@ async function runNode (role: NodeRole, args: string[]): Promise<void> {
   }
   process.on('SIGINT', () => { stop('SIGINT') })
   process.on('SIGTERM', () => { stop('SIGTERM') })
+  // Under `voike up` (node/supervisor.ts) stdin is a pipe from it: its end means `up` died
+  // without stopping us (SIGKILL), and a node nobody supervises any more must not linger.
+  if (process.env.VOIKE_STOP_WITH_PARENT === '1') {
+    process.stdin.on('end', () => { stop('the end of voike up') })
+    process.stdin.on('error', () => { stop('the end of voike up') })
+    process.stdin.resume()
+  }
+  // Last: whoever reads the ready line may signal us at once, so the handlers come first.
+  process.stdout.write(JSON.stringify({ event: 'ready', peerId: node.peerId, p2p: node.p2p, api: node.api, http: node.http, role, name: config.name }) + '\n')
 }
 
 async function main (argv: string[]): Promise<number | undefined> {

@@ -8,20 +8,20 @@ import type { MemberRecord } from '../actors/membership/table.js'
 
 interface ProtoJob {
   id: string, kind: string, status: JobStatus, error: string, resultJson: string, paramsJson: string, coordinator: string
-  createdAtMs: number, finishedAtMs: number, segmentsDone: number, segmentsTotal: number
+  createdAtMs: number, finishedAtMs: number, segmentsDone: number, segmentsTotal: number, verificationJson?: string
   segments: ProtoSegment[]
 }
 
-interface ProtoSegment { index: number, start: number, end: number, status: SegmentView['status'], node: string, attempts: number, ms: number, fieldsJson: string }
+interface ProtoSegment { index: number, start: number, end: number, status: SegmentView['status'], node: string, attempts: number, lost: number, ms: number, fieldsJson: string }
 
-/** The segment as HTTP shows it: index, the kind's fields, status, node, attempts, ms. */
+/** The segment as HTTP shows it: index, the kind's fields, status, node, attempts, lost, ms. */
 function segmentFromProto (s: ProtoSegment): SegmentView {
   let fields: Record<string, unknown> = { start: s.start, end: s.end }
   if (s.fieldsJson !== '' && s.fieldsJson !== undefined) {
     const parsed = JSON.parse(s.fieldsJson) as unknown
     if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) fields = parsed as Record<string, unknown>
   }
-  return { index: s.index, ...fields, status: s.status, node: s.node === '' ? null : s.node, attempts: s.attempts, ms: s.status === 'done' ? s.ms : null }
+  return { index: s.index, ...fields, status: s.status, node: s.node === '' ? null : s.node, attempts: s.attempts, lost: s.lost ?? 0, ms: s.status === 'done' ? s.ms : null }
 }
 
 export function jobFromProto (j: ProtoJob): JobView {
@@ -37,7 +37,8 @@ export function jobFromProto (j: ProtoJob): JobView {
     finishedAtMs: j.finishedAtMs === 0 ? null : j.finishedAtMs,
     segmentsDone: j.segmentsDone,
     segmentsTotal: j.segmentsTotal,
-    segments: j.segments.map(segmentFromProto)
+    segments: j.segments.map(segmentFromProto),
+    ...(j.verificationJson !== undefined && j.verificationJson !== '' ? { verification: JSON.parse(j.verificationJson) } : {})
   }
 }
 

@@ -12,7 +12,7 @@ import Database from 'better-sqlite3'
 import pg from 'pg'
 import { HOLD_DIR_ENV } from '../actors/kinds/hold/task.js'
 import { SQLITE_FILE_NAME } from '../store/sqlite.js'
-import { TEST_KINDS_ENV } from './test-kinds.js'
+import { TEST_KINDS_ENV } from './kinds-for-tests.js'
 import { getJson, type NodeProc } from './testkit.js'
 
 export interface HoldMarker { name: string, index: number, pid: number }

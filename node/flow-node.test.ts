@@ -99,6 +99,33 @@ describe('FLOW on a node', { timeout: 300_000 }, () => {
     assert.deepEqual(run.body.steps.fib.value, job.body)
   })
 
+  test('RUN VASM runs a program as a grid job, single and map forms, equal to a local run', { timeout: 60_000 }, async () => {
+    // Sum of squares of [r1, r2): a program no example uses.
+    const program = 'LOAD_CONST r0 0\nloop:\n  CMPLT r3 r1 r2\n  JIF r3 body\n  HALT\nbody:\n  MUL r4 r1 r1\n  ADD r0 r0 r4\n  INC r1\n  JMP loop\n'
+    await writeFile(join(dir, 'squares.vasm'), program)
+    await writeFile(join(dir, 'squares.flow'), [
+      'FLOW "squares"',
+      'STEP one =',
+      '  RUN VASM "squares.vasm" WITH { args: [3, 1000] }',
+      'STEP many =',
+      '  RUN VASM "squares.vasm" WITH { range: "-50:2000", segments: 7, reduce: "sum" }',
+      'STEP a =',
+      '  OUTPUT one AS "one"',
+      'STEP b =',
+      '  OUTPUT many AS "many"',
+      'END FLOW', ''
+    ].join('\n'))
+    const r = await flowRun(['run', join(dir, 'squares.flow'), '--json'], node)
+    assert.equal(r.code, 0, r.stderr)
+    const { outputs } = JSON.parse(r.stdout)
+    const local = (s: bigint, e: bigint): bigint => { let t = 0n; for (let k = s; k < e; k++) t += k * k; return t }
+    assert.equal(outputs.one.status, 'succeeded')
+    assert.equal(outputs.one.result.value, String(local(3n, 1000n)))
+    assert.equal(outputs.many.status, 'succeeded')
+    assert.equal(outputs.many.result.value, String(local(-50n, 2000n)))
+    assert.equal(outputs.many.segments.length, 7)
+  })
+
   test('syntax errors, unknown references and cycles are rejected naming a line (CLI 2, HTTP 400, gRPC INVALID_ARGUMENT)', { timeout: 60_000 }, async () => {
     const cases: Array<[string, string, RegExp]> = [
       ['syntax', 'FLOW "s"\nSTEP a =\n  FILTER WHERE x > 1\nEND FLOW\n', /\b3:\d+: /],

@@ -17,8 +17,8 @@ function job (over: Partial<JobView> = {}): JobView {
     id: 'Cbf1Nwn2-abc', kind: 'fib', status: 'succeeded', error: null, result: { n: 10 }, params: { n: 10, segments: 2 },
     coordinator: A, createdAtMs: Date.UTC(2026, 0, 2, 3, 4, 5), finishedAtMs: Date.UTC(2026, 0, 2, 3, 4, 6), segmentsDone: 2, segmentsTotal: 2,
     segments: [
-      { index: 0, start: 0, end: 7, status: 'done', node: A, attempts: 1, ms: 0.43673199999830103 },
-      { index: 1, start: 7, end: 10, status: 'done', node: B, attempts: 2, ms: 1210.46 }
+      { index: 0, start: 0, end: 7, status: 'done', node: A, attempts: 1, lost: 0, ms: 0.43673199999830103 },
+      { index: 1, start: 7, end: 10, status: 'done', node: B, attempts: 2, lost: 1, ms: 1210.46 }
     ],
     ...over
   }
@@ -41,9 +41,9 @@ describe('format', () => {
 
   it('segment tables (job get, job submit, the demo) name nodes and round ms', () => {
     const lines = formatSegments(job(), names).trimEnd().split('\n')
-    assert.match(lines[0], /^segment\s+range\s+node\s+attempts\s+ms$/)
-    assert.match(lines[1], /^\s+0\s+\[0, 7\)\s+genesis \(…2Cbf1Nwn\)\s+1\s+0\.4$/)
-    assert.match(lines[2], /^\s+1\s+\[7, 10\)\s+node-4002 \(…yWAbCdEf\)\s+2\s+1210\.5$/)
+    assert.match(lines[0], /^segment\s+range\s+node\s+attempts\s+lost\s+ms$/)
+    assert.match(lines[1], /^\s+0\s+\[0, 7\)\s+genesis \(…2Cbf1Nwn\)\s+1\s+0\s+0\.4$/)
+    assert.match(lines[2], /^\s+1\s+\[7, 10\)\s+node-4002 \(…yWAbCdEf\)\s+2\s+1\s+1210\.5$/)
     assert.equal(lines[1].indexOf('genesis'), lines[2].indexOf('node-4002'))
   })
 

@@ -44,12 +44,12 @@ export function table (rows: string[][], right: ReadonlySet<number> = new Set())
 
 /** The segment table of `job get`, `job submit --wait` and the demo. */
 export function formatSegments (job: JobView, names: NodeNames): string {
-  const rows = [['segment', 'range', 'node', 'attempts', 'ms']]
+  const rows = [['segment', 'range', 'node', 'attempts', 'lost', 'ms']]
   for (const s of job.segments) {
     const range = typeof s.start === 'number' && typeof s.end === 'number' ? `[${s.start}, ${s.end})` : '-'
-    rows.push([String(s.index), range, nodeLabel(s.node, names), String(s.attempts), s.ms === null ? '-' : roundMs(s.ms).toFixed(1)])
+    rows.push([String(s.index), range, nodeLabel(s.node, names), String(s.attempts), String(s.lost ?? 0), s.ms === null ? '-' : roundMs(s.ms).toFixed(1)])
   }
-  return table(rows, new Set([0, 3, 4]))
+  return table(rows, new Set([0, 3, 4, 5]))
 }
 
 export function formatJob (job: JobView, names: NodeNames): string {
@@ -59,6 +59,7 @@ export function formatJob (job: JobView, names: NodeNames): string {
   let text = lines.join('\n') + '\n'
   if (job.segments.length > 0) text += formatSegments(job, names)
   if (job.result !== null) text += `result: ${JSON.stringify(job.result)}\n`
+  if (job.verification !== undefined) text += `verification: ${job.verification.status} (${job.verification.reason})\n`
   return text
 }
 

@@ -53,11 +53,12 @@ export function jobToProto (j: JobView): Record<string, unknown> {
     finishedAtMs: j.finishedAtMs ?? 0,
     segments: j.segments.map(segmentToProto),
     segmentsDone: j.segmentsDone,
-    segmentsTotal: j.segmentsTotal
+    segmentsTotal: j.segmentsTotal,
+    verificationJson: j.verification === undefined ? '' : JSON.stringify(j.verification)
   }
 }
 
-const SEGMENT_KEYS = new Set(['index', 'status', 'node', 'attempts', 'ms'])
+const SEGMENT_KEYS = new Set(['index', 'status', 'node', 'attempts', 'lost', 'ms'])
 
 /** A segment: the fixed fields, `start`/`end` when numeric (older clients), the kind's fields as JSON. */
 function segmentToProto (s: JobView['segments'][number]): Record<string, unknown> {
@@ -70,6 +71,7 @@ function segmentToProto (s: JobView['segments'][number]): Record<string, unknown
     status: s.status,
     node: s.node ?? '',
     attempts: s.attempts,
+    lost: s.lost,
     ms: s.ms ?? 0,
     fieldsJson: JSON.stringify(fields)
   }

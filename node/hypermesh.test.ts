@@ -90,7 +90,7 @@ test('three nodes: /hypermesh/status shows all with measured RTT and load, route
   assert.deepEqual((await getJson(g.ready.http, '/health')).body, { status: 'ok', peerId: g.ready.peerId })
   const liar = await c.start('node', { name: 'liar', env: { VOIKE_CHAOS_CORRUPT_RESULTS: '1', VOIKE_CHAOS_SEED: '42' } })
   const health = await getJson<{ status: string, peerId: string, chaos: Record<string, number> }>(liar.ready.http, '/health')
-  assert.deepEqual(health.body, { status: 'ok', peerId: liar.ready.peerId, chaos: { corruptResults: 1, drop: 0, delayMs: 0, seed: 42 } })
+  assert.deepEqual(health.body, { status: 'ok', peerId: liar.ready.peerId, chaos: { corruptResults: 1, corruptAfter: 0, drop: 0, delayMs: 0, seed: 42 } })
   assert.match(liar.stderr(), /CHAOS ON/)
 })
 

@@ -32,6 +32,7 @@ import { createStore, type MemberStore } from '../store/index.js'
 import { startHttp, type HttpServer } from './http.js'
 import { startGrpc, type GrpcServer } from './grpc.js'
 import { createNodeRegistry, registerNodeMetrics } from './node-metrics.js'
+import { lockDataDir } from './datadir-lock.js'
 import { chaosEnabled } from '../config/chaos.js'
 import { createChaos } from '../actors/chaos/index.js'
 import { createPerfWatch } from '../actors/perfwatch/perfwatch.js'
@@ -39,13 +40,14 @@ import { perfwatchService } from '../actors/perfwatch/service.js'
 import { createTrust } from '../actors/trust/trust.js'
 import { trustService } from '../actors/trust/service.js'
 import { placementWeight } from '../actors/scheduler/weights.js'
+import { createSpotCheck } from '../actors/scheduler/spot-check.js'
 import { hypermeshRoutes } from './http-hypermesh.js'
 import { addHypermeshServices } from './grpc-hypermesh.js'
 import { createFlowService } from './flow-service.js'
 import { gridPort } from './flow-ports.js'
 import { flowRoutes } from './http-flow.js'
 import { addFlowService } from './grpc-flow.js'
-import { testKindsWarning, type TestKinds } from './test-kinds.js'
+import { testKindsWarning, type TestKinds } from './kinds-for-tests.js'
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version
 
@@ -76,7 +78,7 @@ export interface StartOptions {
    * stops the process with status 1 so that systemd, Docker or Kubernetes restarts it.
    */
   onFatal?: (err: Error) => void
-  /** TEST-ONLY job kinds (node/test-kinds.ts, from VOIKE_TEST_KINDS); never in production. */
+  /** TEST-ONLY job kinds (node/kinds-for-tests.ts, from VOIKE_TEST_KINDS); never in production. */
   testKinds?: TestKinds
 }
 
@@ -118,6 +120,11 @@ export async function startNode (config: NodeConfig, options: StartOptions = {})
   }
 
   try {
+    // First: nothing else may touch the data dir (identity, store) while another node uses it.
+    const lock = lockDataDir(config.dataDir)
+    const releaseAtExit = (): void => { lock.release() }
+    process.once('exit', releaseAtExit)
+    cleanups.push(['data dir unlock', async () => { process.off('exit', releaseAtExit); lock.release() }])
     const registry = createNodeRegistry()
     if (options.testKinds !== undefined) registerTestKindsMetric(registry)
     const store = await createStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl, schema: config.dbSchema, logger: log.child({ component: 'store' }) })
@@ -241,8 +248,11 @@ export async function startNode (config: NodeConfig, options: StartOptions = {})
     services.push(perfwatchService(perfwatch))
     // Both sides of every job kind are registered before anything runs.
     checkTaskKinds(kinds, pool.taskKinds())
+    // Spot checks (VOIKE_SPOT_*): results of new or distrusted peers are run again and compared.
+    const { enabled: spotOn, ...spotOptions } = config.spot
+    const resultPolicy = spotOn ? createSpotCheck({ selfId: mesh.peerId, trust, registry, logger: log, options: spotOptions }) : undefined
     scheduler = createScheduler({
-      system: sys, store, table, registry, kinds, logger: log.child({ component: 'scheduler' }),
+      system: sys, store, table, registry, kinds, retention: config.jobRetention, logger: log.child({ component: 'scheduler' }), resultPolicy,
       // A dead coordinator's jobs are claimed this long after the detector's verdict.
       limits: { takeoverAfterMs: config.takeoverAfterMs },
       onTaskOutcome: (peer, outcome) => { trust.onTaskOutcome(peer, outcome) },
@@ -361,7 +371,7 @@ async function announceLeave (sys: ActorSystem, mesh: Mesh, table: MemberTable):
   await mesh.flush(1000)
 }
 
-/** 1 on a node running TEST-ONLY job kinds (node/test-kinds.ts): visible on every dashboard. */
+/** 1 on a node running TEST-ONLY job kinds (node/kinds-for-tests.ts): visible on every dashboard. */
 function registerTestKindsMetric (registry: Registry): void {
   const g = new Gauge({ name: 'voike_test_kinds_enabled', help: 'TEST-ONLY job kinds are enabled on this node (VOIKE_TEST_KINDS); never in production', registers: [registry] })
   g.set(1)

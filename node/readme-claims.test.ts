@@ -17,6 +17,9 @@ import { CLI_PATH, Cluster, p2pPort, runCli } from './testkit.js'
 import { fibInProcess } from '../actors/kinds/fib/arith.js'
 import { FIB_REFERENCE } from '../actors/kinds/fib/reference.js'
 
+/** A row of the segment table (node/format.ts): index, [start, end), node name (…short id), attempts, lost, ms. */
+const SEGMENT_ROW = /^\s*\d+ {2}\[\d+, \d+\) +\S+( \(…\w+\))? +\d+ +\d+ +[\d.]+$/
+
 const PROCESS_TEST_MS = 120_000
 
 /** Whether `port` can be bound on 127.0.0.1 right now. */
@@ -85,6 +88,9 @@ test('voike up --nodes 3 --demo: the demo result is exact, and SIGINT stops ever
       if (/EADDRINUSE|address in use/i.test(stderr) && attempt < 3) continue
       assert.fail(`voike up exited before serving (${await exited}); stdout:\n${lines.join('\n')}\nstderr:\n${stderr}`)
     }
+    const children = execFileSync('ps', ['-o', 'pid=', '--ppid', String(up.pid)], { encoding: 'utf8' }).split('\n').map(s => Number(s.trim())).filter(p => p > 0)
+    // Collected first: if up fails to stop them, or an assertion below fails, the test still must not leave them running.
+    t.after(() => { for (const pid of children) if (alive(pid)) process.kill(pid, 'SIGKILL') })
     const demo = lines.find(l => l.startsWith('Demo: fib n='))
     const n = Number(/n=(\d+)/.exec(demo ?? '')?.[1])
     assert.ok(Number.isInteger(n) && n > 0, `the demo names its n: ${demo}`)
@@ -93,13 +99,10 @@ test('voike up --nodes 3 --demo: the demo result is exact, and SIGINT stops ever
     assert.deepEqual(JSON.parse(result.slice('result: '.length)), fibInProcess(n), 'the demo result is exact')
     assert.ok(lines.some(l => /^status: succeeded; [1-3] node\(s\) ran segments/.test(l)), lines.join('\n'))
     // Which node ran each segment: one table row per segment, each naming a node.
-    const rows = lines.filter(l => /^\s+\d+\s+\[\d+, \d+\)\s+\S+\s+[\d.]+$/.test(l))
+    const rows = lines.filter(l => SEGMENT_ROW.test(l))
     const segments = Number(/in (\d+) cost-balanced segments/.exec(demo ?? '')?.[1])
     assert.equal(rows.length, segments, lines.join('\n'))
 
-    const children = execFileSync('ps', ['-o', 'pid=', '--ppid', String(up.pid)], { encoding: 'utf8' }).split('\n').map(s => Number(s.trim())).filter(p => p > 0)
-    // If up fails to stop them, the test still must not leave them running.
-    t.after(() => { for (const pid of children) if (alive(pid)) process.kill(pid, 'SIGKILL') })
     assert.equal(children.length, 3, `one child per node: ${children.join(', ')}`)
     up.kill('SIGINT')
     const code = await exited
@@ -152,9 +155,9 @@ test('job submit --wait in a terminal: a progress bar, then the segment table an
   // The bar is redrawn in place (\r) and ends full.
   assert.match(r.out, /\r\[#{30}\] 8\/8 segments/, JSON.stringify(r.out))
   const lines = r.out.split(/\r?\n|\r/)
-  assert.ok(lines.some(l => /^job \S+ {2}fib {2}succeeded {2}8\/8 segments$/.test(l)), r.out)
-  assert.ok(lines.some(l => /^segment {2}range +node +attempts {2}ms$/.test(l)), r.out)
-  const rows = lines.filter(l => /^ {6}\d {2}\[\d+, \d+\) +\S+ +\d+ {2}[\d.]+$/.test(l))
+  assert.ok(lines.some(l => /^job \S+ {2}fib {2}succeeded {2}8\/8 segments\b/.test(l)), r.out)
+  assert.ok(lines.some(l => /^segment {2}range +node +attempts +lost +ms$/.test(l)), r.out)
+  const rows = lines.filter(l => SEGMENT_ROW.test(l))
   assert.equal(rows.length, 8, r.out)
   const result = lines.find(l => l.startsWith('result: '))
   assert.deepEqual(JSON.parse((result ?? '').slice('result: '.length)), ref)
@@ -163,7 +166,11 @@ test('job submit --wait in a terminal: a progress bar, then the segment table an
   const json = await runInTerminal(['job', 'submit', 'fib', '--n', '5000', '--segments', '3', '--wait', '--json', '--api', g.ready.api])
   assert.equal(json.code, 0, json.out)
   assert.doesNotMatch(json.out, /\[#*\s*\] \d+\/\d+ segments/)
-  assert.deepEqual((JSON.parse(json.out.trim()) as { result: unknown }).result, FIB_REFERENCE.find(x => x.n === 5000))
+  // The terminal shows stderr too: `job ID submitted` first, then the one JSON object (stdout).
+  const jsonLines = json.out.split(/\r?\n/).filter(l => l.trim() !== '')
+  assert.match(jsonLines[0], /^job \S+ submitted/)
+  assert.equal(jsonLines.filter(l => l.startsWith('{')).length, 1, json.out)
+  assert.deepEqual((JSON.parse(jsonLines.find(l => l.startsWith('{')) ?? '') as { result: unknown }).result, FIB_REFERENCE.find(x => x.n === 5000))
   // Without a terminal (pipes): the table, no bar.
   const piped = await runCli(['job', 'submit', 'fib', '--n', '5000', '--segments', '3', '--wait', '--api', g.ready.api])
   assert.equal(piped.code, 0, piped.stderr)

@@ -14,6 +14,8 @@ export interface StartFailure {
 export function describeStartFailure (err: unknown, config: Pick<NodeConfig, 'listen' | 'api' | 'http'>): StartFailure {
   const e = err as { code?: unknown, message?: unknown }
   const text = typeof e?.message === 'string' ? e.message : String(err)
+  // Another node runs on this --data (datadir-lock.ts): the message names the dir and the holder.
+  if (e?.code === 'ERR_DATA_DIR_LOCKED') return { code: 2, message: text }
   if (e?.code === 'EADDRINUSE' || /EADDRINUSE/.test(text)) {
     const flag = flagInUse(text, config)
     if (flag === undefined) return { code: 2, message: 'an address is in use: change --listen, --api or --http (another port, or port 0 for any free one)' }

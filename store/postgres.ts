@@ -11,11 +11,11 @@ import pg from 'pg'
 import type { Logger } from '../config/logger.js'
 import { StoreError, causeMessage } from './errors.js'
 import { MIGRATIONS, MIGRATIONS_TABLE_SQL, LATEST_VERSION, sqlList } from './schema.js'
-import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, MAX_UNFINISHED_JOBS, UNFINISHED_JOB_STATUSES } from './types.js'
+import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, MAX_UNFINISHED_JOBS, TERMINAL_JOB_STATUSES, UNFINISHED_JOB_STATUSES } from './types.js'
 import type { JobRecord, MemberRecord, MemberStatus, SegmentRecord, Store } from './types.js'
 import {
-  checkClaim, checkJob, checkMember, checkMemberStatus, checkSegments, checkString, jobPatchRow, listJobsArgs,
-  oldestFirst, segmentPatchRows, writeCoordinator, batchJobIds
+  checkClaim, checkJob, checkMember, checkMemberStatus, checkPrune, checkSegments, checkString, jobPatchRow, listJobsArgs,
+  oldestFirst, segmentPatchRows, writeCoordinator, batchJobIds, vouchedByArgs
 } from './validate.js'
 import { postgresTrustStore } from './trust-postgres.js'
 import { postgresFlowStore } from './flow-postgres.js'
@@ -45,10 +45,11 @@ interface JobRow {
   id: string, kind: string, status: JobRecord['status'], params: unknown, result: unknown,
   error: string | null, coordinator: string, created_at_ms: Int8, updated_at_ms: Int8,
   finished_at_ms: Int8 | null
+  verification?: unknown
 }
 interface SegmentRow {
   job_id: string, idx: number, descriptor: unknown, status: SegmentRecord['status'],
-  node: string | null, attempts: number, seq: number, ms: number | null, result: unknown
+  node: string | null, attempts: number, lost: number, seq: number, ms: number | null, result: unknown
 }
 
 const nullableNumber = (v: Int8 | null): number | null => v === null ? null : Number(v)
@@ -77,7 +78,9 @@ const toJob = (r: JobRow): JobRecord => ({
   coordinator: r.coordinator,
   createdAtMs: Number(r.created_at_ms),
   updatedAtMs: Number(r.updated_at_ms),
-  finishedAtMs: nullableNumber(r.finished_at_ms)
+  finishedAtMs: nullableNumber(r.finished_at_ms),
+  // Only when recorded (migration 7): records of jobs without one stay as they were.
+  ...(r.verification !== undefined && r.verification !== null ? { verification: r.verification } : {})
 })
 
 const toSegment = (r: SegmentRow): SegmentRecord => ({
@@ -87,6 +90,7 @@ const toSegment = (r: SegmentRow): SegmentRecord => ({
   status: r.status,
   node: r.node,
   attempts: r.attempts,
+  lost: r.lost,
   seq: r.seq,
   ms: r.ms,
   result: r.result ?? null
@@ -116,7 +120,10 @@ function splitUrlOptions (url: string): { url: string, options: string } {
 }
 
 const UNFINISHED = `status IN (${sqlList(UNFINISHED_JOB_STATUSES)})`
-const JOB_COLS = 'id, kind, status, params, result, error, coordinator, created_at_ms, updated_at_ms, finished_at_ms'
+/** Ended jobs (`t` is a table alias with its dot, or ''): unfinished ones have no finished_at_ms. */
+const ended = (t = ''): string => `${t}status IN (${sqlList([...TERMINAL_JOB_STATUSES])}) AND ${t}finished_at_ms IS NOT NULL`
+const INSERT_COLS = 'id, kind, status, params, result, error, coordinator, created_at_ms, updated_at_ms, finished_at_ms'
+const JOB_COLS = `${INSERT_COLS}, verification`
 
 const SQL = {
   upsertMember: `INSERT INTO members (peer_id, addrs, cores, memory_bytes, version, started_at_ms, status, last_seen_ms, left_at_ms, is_genesis, host)
@@ -130,14 +137,14 @@ const SQL = {
     left_at_ms = CASE WHEN $2::text = 'alive' THEN NULL WHEN $4::boolean THEN $3::bigint ELSE left_at_ms END
     WHERE peer_id = $1`,
   deleteMember: 'DELETE FROM members WHERE peer_id = $1',
-  insertJob: `INSERT INTO jobs (${JOB_COLS}) VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6, $7, $8, $9, $10)`,
+  insertJob: `INSERT INTO jobs (${INSERT_COLS}) VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6, $7, $8, $9, $10)`,
   // start_pos/end_pos: legacy columns (schema v4), kept NOT NULL, unused.
-  insertSegments: `INSERT INTO segments (job_id, idx, start_pos, end_pos, descriptor, status, node, attempts, seq, ms, result)
-    SELECT $1::text, u.idx, 0, 0, u.descriptor::jsonb, u.status, u.node, u.attempts, u.seq, u.ms, u.result::jsonb
-    FROM unnest($2::int[], $3::text[], $4::text[], $5::text[], $6::int[], $7::int[], $8::float8[], $9::text[])
-      AS u(idx, descriptor, status, node, attempts, seq, ms, result)`,
+  insertSegments: `INSERT INTO segments (job_id, idx, start_pos, end_pos, descriptor, status, node, attempts, lost, seq, ms, result)
+    SELECT $1::text, u.idx, 0, 0, u.descriptor::jsonb, u.status, u.node, u.attempts, u.lost, u.seq, u.ms, u.result::jsonb
+    FROM unnest($2::int[], $3::text[], $4::text[], $5::text[], $6::int[], $7::int[], $8::float8[], $9::text[], $10::int[])
+      AS u(idx, descriptor, status, node, attempts, seq, ms, result, lost)`,
   getJob: `SELECT ${JOB_COLS} FROM jobs WHERE id = $1`,
-  getSegments: 'SELECT job_id, idx, descriptor, status, node, attempts, seq, ms, result FROM segments WHERE job_id = $1 ORDER BY idx',
+  getSegments: 'SELECT job_id, idx, descriptor, status, node, attempts, lost, seq, ms, result FROM segments WHERE job_id = $1 ORDER BY idx',
   listJobs: `SELECT ${JOB_COLS} FROM jobs ORDER BY created_at_ms DESC, id DESC LIMIT $1`,
   listJobsByStatus: `SELECT ${JOB_COLS} FROM jobs WHERE status = $1 ORDER BY created_at_ms DESC, id DESC LIMIT $2`,
   listUnfinished: `SELECT ${JOB_COLS} FROM jobs WHERE coordinator = $1 AND ${UNFINISHED}
@@ -153,9 +160,23 @@ const SQL = {
     result = CASE WHEN $4::boolean THEN $5::jsonb ELSE result END,
     error = CASE WHEN $6::boolean THEN $7::text ELSE error END,
     updated_at_ms = CASE WHEN $8::boolean THEN $9::bigint ELSE updated_at_ms END,
-    finished_at_ms = CASE WHEN $10::boolean THEN $11::bigint ELSE finished_at_ms END
+    finished_at_ms = CASE WHEN $10::boolean THEN $11::bigint ELSE finished_at_ms END,
+    verification = CASE WHEN $13::boolean THEN $14::jsonb ELSE verification END
     WHERE id = $1 AND ($12::text IS NULL OR coordinator = $12::text)`,
+  // Ended jobs whose recorded verification lists segments accepted on `peer`'s word alone.
+  listVouchedBy: `SELECT ${JOB_COLS} FROM jobs WHERE coordinator = $1 AND jsonb_typeof(verification->'uncheckedBy'->$2::text) = 'array'
+    ORDER BY created_at_ms, id LIMIT $3`,
   jobExists: 'SELECT 1 FROM jobs WHERE id = $1',
+  // Segments go with their job (ON DELETE CASCADE). Nodes sharing the database may prune at
+  // once: a row another statement deleted first is simply not returned here.
+  pruneByAge: `DELETE FROM jobs WHERE id IN (
+    SELECT id FROM jobs WHERE ${ended()} AND finished_at_ms < $1 ORDER BY finished_at_ms, id LIMIT $2) RETURNING id`,
+  // `edge` is the newest ended job beyond the kept ones; it and older ones go, oldest first.
+  pruneByCount: `WITH edge AS (
+      SELECT finished_at_ms AS f, id FROM jobs WHERE ${ended()} ORDER BY finished_at_ms DESC, id DESC LIMIT 1 OFFSET $2)
+    DELETE FROM jobs WHERE id IN (
+      SELECT j.id FROM jobs j, edge WHERE ${ended('j.')}
+        AND (j.finished_at_ms, j.id) <= (edge.f, edge.id) ORDER BY j.finished_at_ms, j.id LIMIT $1) RETURNING id`,
   // FOR SHARE conflicts with claimJobs' row update: a claim waits until the batch commits, and a
   // batch started after a claim sees the new coordinator. Ordered to lock in one order.
   lockJobCoordinators: 'SELECT id, coordinator FROM jobs WHERE id = ANY($1::text[]) ORDER BY id FOR SHARE',
@@ -164,13 +185,14 @@ const SQL = {
     node = CASE WHEN u.set_node THEN u.node ELSE s.node END,
     attempts = CASE WHEN u.set_attempts THEN u.attempts ELSE s.attempts END,
     seq = CASE WHEN u.set_seq THEN GREATEST(s.seq, u.seq) ELSE s.seq END,
+    lost = CASE WHEN u.set_lost THEN u.lost ELSE s.lost END,
     ms = CASE WHEN u.set_ms THEN u.ms ELSE s.ms END,
     result = CASE WHEN u.set_result THEN u.result::jsonb ELSE s.result END
     FROM unnest($1::text[], $2::int[], $3::boolean[], $4::text[], $5::boolean[], $6::text[],
       $7::boolean[], $8::int[], $9::boolean[], $10::float8[], $11::boolean[], $12::text[],
-      $13::boolean[], $14::int[])
+      $13::boolean[], $14::int[], $15::boolean[], $16::int[])
       AS u(job_id, idx, set_status, status, set_node, node, set_attempts, attempts, set_ms, ms, set_result, result,
-        set_seq, seq)
+        set_seq, seq, set_lost, lost)
     WHERE s.job_id = u.job_id AND s.idx = u.idx`
 } as const
 
@@ -285,7 +307,8 @@ function postgresStore (pool: pg.Pool, logger: Logger): Store {
       rows.map(r => r.setAttempts === 1), rows.map(r => r.attempts),
       rows.map(r => r.setMs === 1), rows.map(r => r.ms),
       rows.map(r => r.setResult === 1), rows.map(r => r.result),
-      rows.map(r => r.setSeq === 1), rows.map(r => r.seq)
+      rows.map(r => r.setSeq === 1), rows.map(r => r.seq),
+      rows.map(r => r.setLost === 1), rows.map(r => r.lost)
     ]
     const res = await query('updateSegments', 'updateSegments', values, client)
     // Rows are distinct (merged), so a shortfall means some segment does not exist.
@@ -344,7 +367,7 @@ function postgresStore (pool: pg.Pool, logger: Logger): Store {
         if (segments.length === 0) return
         await query(op, 'insertSegments', [job.id, segments.map(s => s.index), cols.map(c => c.descriptor),
           segments.map(s => s.status), segments.map(s => s.node), segments.map(s => s.attempts),
-          segments.map(s => s.seq), segments.map(s => s.ms), cols.map(c => c.result)], client)
+          segments.map(s => s.seq), segments.map(s => s.ms), cols.map(c => c.result), segments.map(s => s.lost ?? 0)], client)
       })
     },
 
@@ -373,7 +396,7 @@ function postgresStore (pool: pg.Pool, logger: Logger): Store {
       // Under READ COMMITTED an update waiting on a concurrent claim re-checks the coordinator on
       // the claimed row version, so the condition holds at the moment of the write.
       const res = await query('updateJob', 'updateJob', [id, r.setStatus === 1, r.status, r.setResult === 1, r.result,
-        r.setError === 1, r.error, r.setUpdatedAt === 1, r.updatedAtMs, r.setFinishedAt === 1, r.finishedAtMs, coordinator])
+        r.setError === 1, r.error, r.setUpdatedAt === 1, r.updatedAtMs, r.setFinishedAt === 1, r.finishedAtMs, coordinator, r.setVerification === 1, r.verification])
       if ((res.rowCount ?? 0) > 0) return true
       if (coordinator !== null && (await query('updateJob', 'jobExists', [id])).rows.length > 0) return false
       throw new StoreError('ERR_STORE_NOT_FOUND', `updateJob: no job ${id}`)
@@ -396,6 +419,12 @@ function postgresStore (pool: pg.Pool, logger: Logger): Store {
       })
     },
 
+    async listJobsVouchedBy (coordinator, peer, limit) {
+      const args = vouchedByArgs(coordinator, peer, limit)
+      const { rows } = await query<JobRow>('listJobsVouchedBy', 'listVouchedBy', [args.coordinator, args.peer, args.limit])
+      return rows.map(toJob)
+    },
+
     async listUnfinishedJobs (coordinator) {
       checkString(coordinator, 'coordinator')
       const { rows } = await query<JobRow>('listUnfinishedJobs', 'listUnfinished', [coordinator, MAX_UNFINISHED_JOBS + 1])
@@ -411,6 +440,14 @@ function postgresStore (pool: pg.Pool, logger: Logger): Store {
       // One statement: atomic on its own (its row locks make concurrent claims take turns).
       const { rows } = await query<JobRow>('claimJobs', 'claimJobs', [fromCoordinator, toCoordinator, Date.now(), MAX_UNFINISHED_JOBS])
       return rows.map(toJob).sort(oldestFirst)
+    },
+
+    async pruneJobs (rule, limit) {
+      const r = checkPrune(rule, limit)
+      const res = r.by === 'age'
+        ? await query<{ id: string }>('pruneJobs', 'pruneByAge', [r.endedBeforeMs, limit])
+        : await query<{ id: string }>('pruneJobs', 'pruneByCount', [limit, r.keepNewest])
+      return res.rows.map(x => x.id)
     },
 
     async close () {

@@ -150,6 +150,27 @@ UPDATE segments SET descriptor = jsonb_build_object('start', start_pos, 'end', e
     name: 'flow_steps, flow_runs',
     sqlite: flowTables('INTEGER'),
     postgres: flowTables('BIGINT')
+  },
+  {
+    // How far a job's result was checked (spot checks, actors/scheduler/verification.ts).
+    version: 7,
+    name: 'jobs.verification',
+    sqlite: 'ALTER TABLE jobs ADD COLUMN verification TEXT;',
+    postgres: 'ALTER TABLE jobs ADD COLUMN IF NOT EXISTS verification JSONB;'
+  },
+  {
+    // Dispatches of a segment lost with their node and placed again without counting an attempt.
+    version: 8,
+    name: 'segments.lost',
+    sqlite: 'ALTER TABLE segments ADD COLUMN lost INTEGER NOT NULL DEFAULT 0;',
+    postgres: 'ALTER TABLE segments ADD COLUMN IF NOT EXISTS lost INTEGER NOT NULL DEFAULT 0;'
+  },
+  {
+    // The retention sweep finds ended jobs by when they ended (unfinished ones have NULL).
+    version: 9,
+    name: 'jobs_finished_at index',
+    sqlite: 'CREATE INDEX IF NOT EXISTS jobs_finished_at ON jobs (finished_at_ms, id);',
+    postgres: 'CREATE INDEX IF NOT EXISTS jobs_finished_at ON jobs (finished_at_ms, id);'
   }
 ]
 

@@ -10,11 +10,11 @@ import Database from 'better-sqlite3'
 import type { Logger } from '../config/logger.js'
 import { StoreError, causeMessage } from './errors.js'
 import { MIGRATIONS, MIGRATIONS_TABLE_SQL, LATEST_VERSION, sqlList } from './schema.js'
-import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, MAX_UNFINISHED_JOBS, UNFINISHED_JOB_STATUSES } from './types.js'
+import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, MAX_UNFINISHED_JOBS, TERMINAL_JOB_STATUSES, UNFINISHED_JOB_STATUSES } from './types.js'
 import type { JobRecord, MemberRecord, SegmentRecord, Store, MemberStatus } from './types.js'
 import {
-  checkClaim, checkJob, checkMember, checkMemberStatus, checkSegments, checkString, jobPatchRow, listJobsArgs,
-  oldestFirst, segmentPatchRows, writeCoordinator, batchJobIds
+  checkClaim, checkJob, checkMember, checkMemberStatus, checkPrune, checkSegments, checkString, jobPatchRow, listJobsArgs,
+  oldestFirst, segmentPatchRows, writeCoordinator, batchJobIds, vouchedByArgs
 } from './validate.js'
 import { sqliteTrustStore } from './trust-sqlite.js'
 import { sqliteFlowStore } from './flow-sqlite.js'
@@ -39,10 +39,11 @@ interface JobRow {
   id: string, kind: string, status: JobRecord['status'], params: string, result: string | null,
   error: string | null, coordinator: string, created_at_ms: number, updated_at_ms: number,
   finished_at_ms: number | null
+  verification?: string | null
 }
 interface SegmentRow {
   job_id: string, idx: number, descriptor: string, status: SegmentRecord['status'],
-  node: string | null, attempts: number, seq: number, ms: number | null, result: string | null
+  node: string | null, attempts: number, lost: number, seq: number, ms: number | null, result: string | null
 }
 
 const toMember = (r: MemberRow): MemberRecord => ({
@@ -69,7 +70,9 @@ const toJob = (r: JobRow): JobRecord => ({
   coordinator: r.coordinator,
   createdAtMs: r.created_at_ms,
   updatedAtMs: r.updated_at_ms,
-  finishedAtMs: r.finished_at_ms
+  finishedAtMs: r.finished_at_ms,
+  // Only when recorded (migration 7): records of jobs without one stay as they were.
+  ...(r.verification !== undefined && r.verification !== null ? { verification: JSON.parse(r.verification) } : {})
 })
 
 const toSegment = (r: SegmentRow): SegmentRecord => ({
@@ -79,6 +82,7 @@ const toSegment = (r: SegmentRow): SegmentRecord => ({
   status: r.status,
   node: r.node,
   attempts: r.attempts,
+  lost: r.lost,
   seq: r.seq,
   ms: r.ms,
   result: r.result === null ? null : JSON.parse(r.result)
@@ -136,11 +140,14 @@ function migrate (db: Database.Database, logger: Logger): void {
   }
 }
 
-const SEGMENT_COLS = 'job_id, idx, descriptor, status, node, attempts, seq, ms, result'
+const SEGMENT_COLS = 'job_id, idx, descriptor, status, node, attempts, lost, seq, ms, result'
 const UNFINISHED = `status IN (${sqlList(UNFINISHED_JOB_STATUSES)})`
+/** Ended jobs (`t` is a table alias with its dot, or ''): unfinished ones have no finished_at_ms. */
+const ended = (t = ''): string => `${t}status IN (${sqlList([...TERMINAL_JOB_STATUSES])}) AND ${t}finished_at_ms IS NOT NULL`
 
 function prepareStatements (db: Database.Database) {
-  const jobCols = 'id, kind, status, params, result, error, coordinator, created_at_ms, updated_at_ms, finished_at_ms'
+  const insertCols = 'id, kind, status, params, result, error, coordinator, created_at_ms, updated_at_ms, finished_at_ms'
+  const jobCols = `${insertCols}, verification`
   const newestFirst = 'ORDER BY created_at_ms DESC, id DESC LIMIT ?'
   return {
     upsertMember: db.prepare(`INSERT INTO members (peer_id, addrs, cores, memory_bytes, version, started_at_ms, status, last_seen_ms, left_at_ms, is_genesis, host)
@@ -153,12 +160,12 @@ function prepareStatements (db: Database.Database) {
       last_seen_ms = CASE WHEN @status = 'alive' THEN MAX(last_seen_ms, @atMs) ELSE last_seen_ms END,
       left_at_ms = CASE WHEN @status = 'alive' THEN NULL WHEN @left THEN @atMs ELSE left_at_ms END
       WHERE peer_id = @peerId`),
-    insertJob: db.prepare(`INSERT INTO jobs (${jobCols})
+    insertJob: db.prepare(`INSERT INTO jobs (${insertCols})
       VALUES (@id, @kind, @status, @params, @result, @error, @coordinator, @createdAtMs, @updatedAtMs, @finishedAtMs)`),
     deleteMember: db.prepare<[string]>('DELETE FROM members WHERE peer_id = ?'),
     // start_pos/end_pos: legacy columns (schema v4), kept NOT NULL, unused.
-    insertSegment: db.prepare(`INSERT INTO segments (job_id, idx, start_pos, end_pos, descriptor, status, node, attempts, seq, ms, result)
-      VALUES (@jobId, @index, 0, 0, @descriptor, @status, @node, @attempts, @seq, @ms, @result)`),
+    insertSegment: db.prepare(`INSERT INTO segments (job_id, idx, start_pos, end_pos, descriptor, status, node, attempts, lost, seq, ms, result)
+      VALUES (@jobId, @index, 0, 0, @descriptor, @status, @node, @attempts, @lost, @seq, @ms, @result)`),
     getJob: db.prepare<[string], JobRow>(`SELECT ${jobCols} FROM jobs WHERE id = ?`),
     getSegments: db.prepare<[string], SegmentRow>(`SELECT ${SEGMENT_COLS} FROM segments WHERE job_id = ? ORDER BY idx`),
     listJobs: db.prepare<[number], JobRow>(`SELECT ${jobCols} FROM jobs ${newestFirst}`),
@@ -175,13 +182,28 @@ function prepareStatements (db: Database.Database) {
       result = CASE WHEN @setResult THEN @result ELSE result END,
       error = CASE WHEN @setError THEN @error ELSE error END,
       updated_at_ms = CASE WHEN @setUpdatedAt THEN @updatedAtMs ELSE updated_at_ms END,
-      finished_at_ms = CASE WHEN @setFinishedAt THEN @finishedAtMs ELSE finished_at_ms END
+      finished_at_ms = CASE WHEN @setFinishedAt THEN @finishedAtMs ELSE finished_at_ms END,
+      verification = CASE WHEN @setVerification THEN @verification ELSE verification END
       WHERE id = @id AND (@coordinator IS NULL OR coordinator = @coordinator)`),
+    // Ended jobs whose recorded verification lists segments accepted on `peer`'s word alone.
+    listVouchedBy: db.prepare<[string, string, number], JobRow>(`SELECT ${jobCols} FROM jobs
+      WHERE coordinator = ? AND verification IS NOT NULL AND json_type(verification, '$.uncheckedBy."' || ? || '"') = 'array'
+      ORDER BY created_at_ms, id LIMIT ?`),
     jobCoordinator: db.prepare<[string], { coordinator: string }>('SELECT coordinator FROM jobs WHERE id = ?'),
+    // Segments go with their job (ON DELETE CASCADE; foreign_keys is on).
+    pruneByAge: db.prepare<[number, number], { id: string }>(`DELETE FROM jobs WHERE id IN (
+      SELECT id FROM jobs WHERE ${ended()} AND finished_at_ms < ? ORDER BY finished_at_ms, id LIMIT ?) RETURNING id`),
+    // `edge` is the newest ended job beyond the kept ones; it and older ones go, oldest first.
+    pruneByCount: db.prepare<[number, number], { id: string }>(`WITH edge AS (
+        SELECT finished_at_ms AS f, id FROM jobs WHERE ${ended()} ORDER BY finished_at_ms DESC, id DESC LIMIT 1 OFFSET ?)
+      DELETE FROM jobs WHERE id IN (
+        SELECT j.id FROM jobs j, edge WHERE ${ended('j.')}
+          AND (j.finished_at_ms, j.id) <= (edge.f, edge.id) ORDER BY j.finished_at_ms, j.id LIMIT ?) RETURNING id`),
     updateSegment: db.prepare(`UPDATE segments SET
       status = CASE WHEN @setStatus THEN @status ELSE status END,
       node = CASE WHEN @setNode THEN @node ELSE node END,
       attempts = CASE WHEN @setAttempts THEN @attempts ELSE attempts END,
+      lost = CASE WHEN @setLost THEN @lost ELSE lost END,
       seq = CASE WHEN @setSeq THEN MAX(seq, @seq) ELSE seq END,
       ms = CASE WHEN @setMs THEN @ms ELSE ms END,
       result = CASE WHEN @setResult THEN @result ELSE result END
@@ -214,7 +236,7 @@ export function openSqliteStore (options: SqliteStoreOptions): Store {
 
   const createJobTx = db.transaction((job: JobRecord, json: { params: string, result: string | null }, segments: SegmentRecord[], cols: Array<{ descriptor: string, result: string | null }>) => {
     stmts.insertJob.run({ ...job, params: json.params, result: json.result })
-    for (let i = 0; i < segments.length; i++) stmts.insertSegment.run({ ...segments[i], descriptor: cols[i].descriptor, result: cols[i].result })
+    for (let i = 0; i < segments.length; i++) stmts.insertSegment.run({ ...segments[i], lost: segments[i].lost ?? 0, descriptor: cols[i].descriptor, result: cols[i].result })
   })
 
   /** Writes the rows, skipping the jobs `coordinator` no longer coordinates (returned). */
@@ -312,11 +334,22 @@ export function openSqliteStore (options: SqliteStoreOptions): Store {
       return rows.map(toJob)
     },
 
+    async listJobsVouchedBy (coordinator, peer, limit) {
+      const args = vouchedByArgs(coordinator, peer, limit)
+      return run('listJobsVouchedBy', () => stmts.listVouchedBy.all(args.coordinator, args.peer, args.limit).map(toJob))
+    },
+
     async claimJobs (fromCoordinator, toCoordinator) {
       checkClaim(fromCoordinator, toCoordinator)
       // One statement is atomic in SQLite; the transaction makes the intent explicit.
       const rows = run('claimJobs', () => claimJobsTx({ from: fromCoordinator, to: toCoordinator, now: Date.now(), limit: MAX_UNFINISHED_JOBS }))
       return rows.map(toJob).sort(oldestFirst)
+    },
+
+    async pruneJobs (rule, limit) {
+      const r = checkPrune(rule, limit)
+      const rows = run('pruneJobs', () => r.by === 'age' ? stmts.pruneByAge.all(r.endedBeforeMs, limit) : stmts.pruneByCount.all(r.keepNewest, limit))
+      return rows.map(x => x.id)
     },
 
     async close () {

@@ -68,7 +68,7 @@ function job (id: string, over: Partial<JobRecord> = {}): JobRecord {
 function segments (jobId: string, count: number): SegmentRecord[] {
   return Array.from({ length: count }, (_, index) => ({
     jobId, index, descriptor: { start: index * 100, end: (index + 1) * 100 }, status: 'pending' as const,
-    node: null, attempts: 0, seq: 0, ms: null, result: null
+    node: null, attempts: 0, lost: 0, seq: 0, ms: null, result: null
   }))
 }
 
@@ -440,7 +440,7 @@ function suite (backend: Backend): void {
       const { store } = await open(t, opts)
       assert.deepEqual(await backend.migrationVersions(opts), allVersions)
       const got = await store.getJob('old')
-      assert.deepEqual(got?.segments, [{ jobId: 'old', index: 0, descriptor: { start: 0, end: 10 }, status: 'running', node: 'peerB', attempts: 3, seq: 0, ms: null, result: null }])
+      assert.deepEqual(got?.segments, [{ jobId: 'old', index: 0, descriptor: { start: 0, end: 10 }, status: 'running', node: 'peerB', attempts: 3, lost: 0, seq: 0, ms: null, result: null }])
       await store.updateSegments([{ jobId: 'old', index: 0, patch: { seq: 4 } }])
       assert.equal((await store.getJob('old'))?.segments[0].seq, 4)
     })

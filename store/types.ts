@@ -60,6 +60,11 @@ export interface JobRecord {
   createdAtMs: number
   updatedAtMs: number
   finishedAtMs: number | null
+  /**
+   * How far the result was checked (the scheduler's verification.ts object, any JSON); null or
+   * absent = not recorded (migration 7).
+   */
+  verification?: unknown | null
 }
 
 export interface SegmentRecord {
@@ -74,6 +79,12 @@ export interface SegmentRecord {
   node: string | null
   attempts: number
   /**
+   * Dispatches lost with their node (suspect, unreachable, dead) and placed again without
+   * counting an attempt: `attempts + lost` is every dispatch of the segment (busy refusals
+   * aside). Absent when creating = 0; always present when read.
+   */
+  lost?: number
+  /**
    * Dispatch counter of the segment (task ids end in it). It never goes back: a coordinator
    * resuming or taking over the job continues above it, so a worker still holding an earlier
    * dispatch never mistakes the new one for it. 0 = never dispatched.
@@ -85,10 +96,16 @@ export interface SegmentRecord {
   result: unknown | null
 }
 
-export type JobPatch = Partial<Pick<JobRecord, 'status' | 'result' | 'error' | 'updatedAtMs' | 'finishedAtMs'>>
+export type JobPatch = Partial<Pick<JobRecord, 'status' | 'result' | 'error' | 'updatedAtMs' | 'finishedAtMs' | 'verification'>>
 /** `seq` only ever rises: a patch with a lower seq than the stored one leaves it unchanged. */
-export type SegmentPatch = Partial<Pick<SegmentRecord, 'status' | 'node' | 'attempts' | 'seq' | 'ms' | 'result'>>
+export type SegmentPatch = Partial<Pick<SegmentRecord, 'status' | 'node' | 'attempts' | 'lost' | 'seq' | 'ms' | 'result'>>
 export interface SegmentUpdate { jobId: string, index: number, patch: SegmentPatch }
+
+/**
+ * Which ended jobs pruneJobs removes: those that ended before `endedBeforeMs`, or those beyond
+ * the newest `keepNewest` ended jobs (by the time they ended). Exactly one of the two.
+ */
+export type PruneRule = { endedBeforeMs: number, keepNewest?: undefined } | { keepNewest: number, endedBeforeMs?: undefined }
 
 /** Fencing of a coordinator's writes: they apply only to jobs `coordinator` still coordinates. */
 export interface WriteCondition {
@@ -160,6 +177,13 @@ export interface JobStore {
    */
   listUnfinishedJobs: (coordinator: string) => Promise<JobRecord[]>
   /**
+   * Jobs coordinated by `coordinator` whose recorded verification lists segments accepted on
+   * `peer`'s word alone (`verification.uncheckedBy[peer]`), oldest first, at most `limit`
+   * (1..1000). For spot checks: the jobs to mark when that peer is caught. Optional: a store
+   * without it cannot mark jobs that are no longer in memory.
+   */
+  listJobsVouchedBy?: (coordinator: string, peer: string, limit: number) => Promise<JobRecord[]>
+  /**
    * Takeover of a coordinator that is gone for good: atomically makes `toCoordinator` the
    * coordinator of `fromCoordinator`'s queued and running jobs (updatedAtMs = now) and returns
    * them as changed, oldest first, at most `MAX_UNFINISHED_JOBS` per call. Each job is claimed
@@ -167,6 +191,13 @@ export interface JobStore {
    * that ended or was claimed meanwhile is not returned. The two ids must differ.
    */
   claimJobs: (fromCoordinator: string, toCoordinator: string) => Promise<JobRecord[]>
+  /**
+   * Deletes ended jobs (succeeded, failed, cancelled; with finishedAtMs set) matching `rule`, and
+   * their segments, oldest ended first, at most `limit` (1..MAX_PRUNE_PER_CALL) per call: the
+   * retention sweep's bounded step. Unfinished jobs are never deleted. Returns the deleted ids.
+   * Whatever coordinator: with a shared database the rule holds for the whole cluster's jobs.
+   */
+  pruneJobs: (rule: PruneRule, limit: number) => Promise<string[]>
 }
 
 /** The whole store: every domain's interface, and its lifecycle. Consumers take the narrow one. */
@@ -205,6 +236,8 @@ export interface StoreOptions {
 export const DEFAULT_LIST_LIMIT = 100
 /** listJobs never returns more rows than this. */
 export const MAX_LIST_LIMIT = 1000
+/** pruneJobs deletes at most this many jobs per call. */
+export const MAX_PRUNE_PER_CALL = 10_000
 /** listUnfinishedJobs never returns more rows than this. */
 export const MAX_UNFINISHED_JOBS = 10_000
 /** Segments per job (the fib job allows 4096). */

@@ -6,10 +6,10 @@
  */
 import { StoreError } from './errors.js'
 import {
-  JOB_STATUSES, MEMBER_STATUSES, SEGMENT_STATUSES, MAX_ERROR_CHARS, MAX_ID_CHARS, MAX_JSON_CHARS, MAX_SEGMENTS_PER_JOB, MAX_UPDATES_PER_BATCH
+  JOB_STATUSES, MEMBER_STATUSES, SEGMENT_STATUSES, MAX_ERROR_CHARS, MAX_ID_CHARS, MAX_JSON_CHARS, MAX_PRUNE_PER_CALL, MAX_SEGMENTS_PER_JOB, MAX_UPDATES_PER_BATCH
 } from './types.js'
 import type {
-  JobPatch, JobRecord, JobStatus, MemberRecord, MemberStatus, SegmentPatch, SegmentRecord,
+  JobPatch, JobRecord, JobStatus, MemberRecord, MemberStatus, PruneRule, SegmentPatch, SegmentRecord,
   SegmentStatus, SegmentUpdate, WriteCondition
 } from './types.js'
 
@@ -146,6 +146,7 @@ export function checkSegment (s: SegmentRecord, jobId: string): { descriptor: st
   checkEnum(s.status, SEGMENT_STATUSES, `segment ${s.index}.status`)
   checkNullableString(s.node, `segment ${s.index}.node`)
   checkInt(s.attempts, `segment ${s.index}.attempts`)
+  if (s.lost !== undefined) checkInt(s.lost, `segment ${s.index}.lost`)
   checkSeq(s.seq, `segment ${s.index}.seq`)
   checkNullableMs(s.ms, `segment ${s.index}.ms`)
   return {
@@ -167,6 +168,7 @@ export interface JobPatchRow {
   setError: number, error: string | null
   setUpdatedAt: number, updatedAtMs: number | null
   setFinishedAt: number, finishedAtMs: number | null
+  setVerification: number, verification: string | null
 }
 
 /** `undefined` means "absent" (so spreading optional fields is harmless). */
@@ -174,7 +176,7 @@ const has = (patch: object, key: string): boolean => (patch as Record<string, un
 
 export function jobPatchRow (patch: JobPatch): JobPatchRow {
   if (patch === null || typeof patch !== 'object') throw invalid('patch', 'must be an object')
-  const allowed = new Set(['status', 'result', 'error', 'updatedAtMs', 'finishedAtMs'])
+  const allowed = new Set(['status', 'result', 'error', 'updatedAtMs', 'finishedAtMs', 'verification'])
   for (const k of Object.keys(patch)) if (!allowed.has(k)) throw invalid(`patch.${k}`, 'is not an updatable job field')
   return {
     setStatus: has(patch, 'status') ? 1 : 0,
@@ -186,7 +188,9 @@ export function jobPatchRow (patch: JobPatch): JobPatchRow {
     setUpdatedAt: has(patch, 'updatedAtMs') ? 1 : 0,
     updatedAtMs: has(patch, 'updatedAtMs') ? checkInt(patch.updatedAtMs, 'patch.updatedAtMs') : null,
     setFinishedAt: has(patch, 'finishedAtMs') ? 1 : 0,
-    finishedAtMs: has(patch, 'finishedAtMs') ? checkNullableInt(patch.finishedAtMs, 'patch.finishedAtMs') : null
+    finishedAtMs: has(patch, 'finishedAtMs') ? checkNullableInt(patch.finishedAtMs, 'patch.finishedAtMs') : null,
+    setVerification: has(patch, 'verification') ? 1 : 0,
+    verification: has(patch, 'verification') ? encodeNullableJson(patch.verification, 'patch.verification') : null
   }
 }
 
@@ -196,12 +200,13 @@ export interface SegmentPatchRow {
   setStatus: number, status: SegmentStatus | null
   setNode: number, node: string | null
   setAttempts: number, attempts: number | null
+  setLost: number, lost: number | null
   setSeq: number, seq: number | null
   setMs: number, ms: number | null
   setResult: number, result: string | null
 }
 
-const SEGMENT_PATCH_KEYS = new Set(['status', 'node', 'attempts', 'seq', 'ms', 'result'])
+const SEGMENT_PATCH_KEYS = new Set(['status', 'node', 'attempts', 'lost', 'seq', 'ms', 'result'])
 
 function applySegmentPatch (row: SegmentPatchRow, patch: SegmentPatch, what: string): void {
   if (patch === null || typeof patch !== 'object') throw invalid(what, 'must be an object')
@@ -209,6 +214,7 @@ function applySegmentPatch (row: SegmentPatchRow, patch: SegmentPatch, what: str
   if (has(patch, 'status')) { row.setStatus = 1; row.status = checkEnum(patch.status, SEGMENT_STATUSES, `${what}.status`) }
   if (has(patch, 'node')) { row.setNode = 1; row.node = checkNullableString(patch.node, `${what}.node`) }
   if (has(patch, 'attempts')) { row.setAttempts = 1; row.attempts = checkInt(patch.attempts, `${what}.attempts`) }
+  if (has(patch, 'lost')) { row.setLost = 1; row.lost = checkInt(patch.lost, `${what}.lost`) }
   // Merged in order like the other fields, but it only rises (as in the database).
   if (has(patch, 'seq')) { const seq = checkSeq(patch.seq, `${what}.seq`); row.setSeq = 1; row.seq = Math.max(row.seq ?? 0, seq) }
   if (has(patch, 'ms')) { row.setMs = 1; row.ms = checkNullableMs(patch.ms, `${what}.ms`) }
@@ -235,13 +241,23 @@ export function segmentPatchRows (updates: SegmentUpdate[]): SegmentPatchRow[] {
     if (row === undefined) {
       row = {
         jobId: u.jobId, index: u.index, setStatus: 0, status: null, setNode: 0, node: null,
-        setAttempts: 0, attempts: null, setSeq: 0, seq: null, setMs: 0, ms: null, setResult: 0, result: null
+        setAttempts: 0, attempts: null, setLost: 0, lost: null, setSeq: 0, seq: null, setMs: 0, ms: null, setResult: 0, result: null
       }
       rows.set(key, row)
     }
     applySegmentPatch(row, u.patch, `${what}.patch`)
   }
   return [...rows.values()]
+}
+
+/** A pruneJobs rule and limit, checked: which of the two statements, with its parameter. */
+export function checkPrune (rule: PruneRule, limit: number): { by: 'age', endedBeforeMs: number } | { by: 'count', keepNewest: number } {
+  if (rule === null || typeof rule !== 'object') throw invalid('rule', 'must be an object')
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PRUNE_PER_CALL) throw invalid('limit', `must be an integer in 1..${MAX_PRUNE_PER_CALL}, got ${String(limit)}`)
+  const age = rule.endedBeforeMs !== undefined
+  const count = rule.keepNewest !== undefined
+  if (age === count) throw invalid('rule', 'must have endedBeforeMs or keepNewest (one of them)')
+  return age ? { by: 'age', endedBeforeMs: checkInt(rule.endedBeforeMs, 'rule.endedBeforeMs') } : { by: 'count', keepNewest: checkInt(rule.keepNewest, 'rule.keepNewest') }
 }
 
 /** Sort order of unfinished jobs: createdAtMs, then id, ascending. */
@@ -256,4 +272,16 @@ export function listJobsArgs (opts: { limit?: number, status?: JobStatus } | und
   if (!Number.isSafeInteger(limit) || limit < 1) throw invalid('opts.limit', `must be a positive integer, got ${String(limit)}`)
   const status = opts?.status === undefined ? null : checkEnum(opts.status, JOB_STATUSES, 'opts.status')
   return { limit: Math.min(limit, maxLimit), status }
+}
+
+/** Most jobs one listJobsVouchedBy returns. */
+export const MAX_VOUCHED_JOBS = 1000
+
+/** listJobsVouchedBy's arguments, checked (a peer id is text of 1..128 characters [A-Za-z0-9]). */
+export function vouchedByArgs (coordinator: string, peer: string, limit: number): { coordinator: string, peer: string, limit: number } {
+  checkString(coordinator, 'coordinator')
+  // The peer id goes into a JSON path (SQLite): only base58/base32 characters are accepted.
+  if (typeof peer !== 'string' || !/^[A-Za-z0-9_-]{1,128}$/.test(peer)) throw invalid('peer', 'must be a peer id (1..128 characters [A-Za-z0-9_-])')
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_VOUCHED_JOBS) throw invalid('limit', `must be an integer in 1..${MAX_VOUCHED_JOBS}, got ${String(limit)}`)
+  return { coordinator, peer, limit }
 }

@@ -8,6 +8,8 @@ import type { Envelope } from '../runtime/envelope.js'
 import { waitFor } from '../testing/rig.js'
 import { corruptValue } from './corrupt.js'
 import { seededRandom } from './rng.js'
+import { corruptingPool } from './pool.js'
+import type { WorkerPool } from '../worker/pool.js'
 import { chaosTransport } from './transport.js'
 
 const SEED = 20240611
@@ -20,7 +22,8 @@ test('chaos settings: off by default, fractions and delays validated naming the 
   assert.equal(off.seed, parseChaos({}, 'node-a').seed)
   assert.notEqual(off.seed, parseChaos({}, 'node-b').seed)
   const on = parseChaos({ VOIKE_CHAOS_CORRUPT_RESULTS: '0.3', VOIKE_CHAOS_DROP: '.05', VOIKE_CHAOS_DELAY_MS: '250', VOIKE_CHAOS_SEED: '7' }, 'n')
-  assert.deepEqual(on, { corruptResults: 0.3, drop: 0.05, delayMs: 250, seed: 7 })
+  assert.deepEqual(on, { corruptResults: 0.3, corruptAfter: 0, drop: 0.05, delayMs: 250, seed: 7 })
+  assert.equal(parseChaos({ VOIKE_CHAOS_CORRUPT_AFTER: '40' }, 'n').corruptAfter, 40)
   assert.equal(chaosEnabled(on), true)
   assert.equal(parseChaos({ VOIKE_CHAOS_CORRUPT_RESULTS: '1' }, 'n').corruptResults, 1)
   const bad: Array<[Record<string, string>, string]> = [
@@ -29,7 +32,8 @@ test('chaos settings: off by default, fractions and delays validated naming the 
     [{ VOIKE_CHAOS_DROP: 'half' }, 'VOIKE_CHAOS_DROP'],
     [{ VOIKE_CHAOS_DELAY_MS: '60001' }, 'VOIKE_CHAOS_DELAY_MS'],
     [{ VOIKE_CHAOS_DELAY_MS: '1.5' }, 'VOIKE_CHAOS_DELAY_MS'],
-    [{ VOIKE_CHAOS_SEED: '-1' }, 'VOIKE_CHAOS_SEED']
+    [{ VOIKE_CHAOS_SEED: '-1' }, 'VOIKE_CHAOS_SEED'],
+    [{ VOIKE_CHAOS_CORRUPT_AFTER: 'soon' }, 'VOIKE_CHAOS_CORRUPT_AFTER']
   ]
   for (const [env, name] of bad) {
     assert.throws(() => parseChaos(env, 'n'), (e: unknown) => e instanceof ConfigError && e.source === name && e.message.startsWith(`${name}: `))
@@ -76,4 +80,14 @@ test('the chaos transport drops a seeded fraction and delays without reordering 
     assert.deepEqual(order, [...order].sort((a, b) => a - b))
   }
   slow.close()
+})
+
+test('VOIKE_CHAOS_CORRUPT_AFTER: the first n successful results are honest, then the fraction applies', async () => {
+  const honest = { ok: true, value: '555', ms: 1 }
+  const inner = { run: async () => honest, runBatch: async (tasks: unknown[]) => tasks.map(() => honest) } as unknown as WorkerPool
+  const pool = corruptingPool(inner, 1, seededRandom(SEED), undefined, 3)
+  const values: unknown[] = []
+  for (let i = 0; i < 2; i++) values.push((await pool.run('k', {})).value)
+  for (const r of await pool.runBatch([{ kind: 'k', payload: {} }, { kind: 'k', payload: {} }, { kind: 'k', payload: {} }] as never)) values.push(r.ok ? r.value : undefined)
+  assert.deepEqual(values, ['555', '555', '555', '554', '554'])
 })

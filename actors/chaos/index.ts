@@ -30,7 +30,7 @@ export function createChaos (c: ChaosConfig, registry: Registry): NodeChaos {
       closers.push(() => { t.close() })
       return t
     },
-    pool: (inner) => c.corruptResults > 0 ? corruptingPool(inner, c.corruptResults, seededRandom(c.seed ^ 0x5bd1e995), counter) : inner,
+    pool: (inner) => c.corruptResults > 0 ? corruptingPool(inner, c.corruptResults, seededRandom(c.seed ^ 0x5bd1e995), counter, c.corruptAfter) : inner,
     close: () => { for (const fn of closers) fn() }
   }
 }

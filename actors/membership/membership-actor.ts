@@ -103,6 +103,19 @@ export function parseMember (value: unknown, isValidPeerId: (id: string) => bool
   }
 }
 
+/**
+ * The addresses kept for a member when a record of it arrives (join, hello, announcement). A
+ * live member keeps its own addresses first: a second process with its identity (a copied key)
+ * or an old announcement must not move it to an address that may not answer; the new ones are
+ * kept after them (dials try each in order). A member that is not live (suspect, dead, left, or
+ * unknown) takes the new addresses first: it restarted, maybe on another port. At most MAX_ADDRS.
+ */
+export function mergeAddrs (known: MemberRecord | undefined, incoming: readonly string[]): string[] {
+  const live = known !== undefined && known.status === 'alive' && known.leftAtMs === null
+  const ordered = live ? [...known.addrs, ...incoming] : [...incoming, ...(known?.addrs ?? [])]
+  return [...new Set(ordered)].slice(0, MAX_ADDRS)
+}
+
 export function createMembershipActor (deps: MembershipDeps): () => Actor<MembershipMessage> {
   const { table } = deps
   const log = deps.logger ?? silentLogger
@@ -154,7 +167,12 @@ export function createMembershipActor (deps: MembershipDeps): () => Actor<Member
     if (table.get(incoming.peerId) === undefined && table.size >= MAX_MEMBERS) {
       throw new ReplyError('ERR_CLUSTER_FULL', `the cluster already has ${MAX_MEMBERS} members`)
     }
-    const m: MemberRecord = { ...incoming, status, lastSeenMs: now(), leftAtMs: status === 'alive' ? null : incoming.leftAtMs }
+    const known = table.get(incoming.peerId)
+    const addrs = mergeAddrs(known, incoming.addrs)
+    if (known !== undefined && addrs[0] !== incoming.addrs[0] && incoming.addrs.length > 0) {
+      log.warn('a live member announced from another address: keeping its own first', { peer: incoming.peerId, addrs: known.addrs, announced: incoming.addrs })
+    }
+    const m: MemberRecord = { ...incoming, addrs, status, lastSeenMs: now(), leftAtMs: status === 'alive' ? null : incoming.leftAtMs }
     table.put(m)
     if (status === 'alive') downSinceMs.delete(m.peerId)
     await persist(m)

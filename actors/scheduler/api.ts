@@ -5,6 +5,7 @@
  */
 import { VoikeError } from '../../config/errors.js'
 import type { Actor } from '../runtime/types.js'
+import type { JobVerification } from './verification.js'
 import { TERMINAL_JOB_STATUSES, type JobStatus, type SegmentStatus } from '../../store/types.js'
 
 export type { JobStatus, SegmentStatus } from '../../store/types.js'
@@ -12,7 +13,7 @@ export { JOB_STATUSES, isJobStatus } from '../../store/types.js'
 
 /**
  * One segment as users see it: `index`, then the fields its job kind describes it with (fib:
- * `start`, `end`), then `status`, `node`, `attempts`, `ms`, in that order in JSON.
+ * `start`, `end`), then `status`, `node`, `attempts`, `lost`, `ms`, in that order in JSON.
  */
 export interface SegmentView {
   index: number
@@ -21,7 +22,10 @@ export interface SegmentView {
   status: SegmentStatus
   /** peerId of the node that finished it (or is running it). */
   node: string | null
+  /** Dispatches counted against the job's limit of failed attempts. */
   attempts: number
+  /** Dispatches lost with their node and placed again without counting an attempt. */
+  lost: number
   ms: number | null
 }
 
@@ -38,6 +42,8 @@ export interface JobView {
   segmentsDone: number
   segmentsTotal: number
   segments: SegmentView[]
+  /** How far the result was checked (verification.ts); absent from nodes that predate it. */
+  verification?: JobVerification
 }
 
 /** A member whose jobs a cluster-wide list lacks, and why. */

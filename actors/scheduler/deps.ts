@@ -10,6 +10,7 @@ import { invalidOption } from './errors.js'
 import type { JobKind } from './kinds.js'
 import type { SchedulerLimits } from './limits.js'
 import type { ResultPolicy } from './policy.js'
+import type { JobRetention } from '../../config/retention.js'
 import type { TaskOutcome } from './metrics.js'
 
 export interface SchedulerDeps {
@@ -30,6 +31,8 @@ export interface SchedulerDeps {
   /** Default silentLogger. */
   logger?: Logger
   limits?: SchedulerLimits
+  /** Which ended jobs to prune, from the store and memory (retention.ts). Default: none pruned. */
+  retention?: JobRetention
   /** Told every counted task outcome with the peer it concerns (trust's failure-rate signal). */
   onTaskOutcome?: (peerId: string, outcome: TaskOutcome) => void
   /** Peers that must get no work (distrusted); never applied to this node. Default none. */

@@ -61,13 +61,14 @@ export class Dispatcher {
     const { picks, nextRr } = pickPending(this.o.active, this.jobRr, free)
     this.jobRr = nextRr
     if (picks.length === 0) return
-    const placement = placeTasks(loads, picks.map(p => p.seg.avoid), this.peerRr)
+    const placement = placeTasks(loads, picks.map(p => p.seg.avoid), this.peerRr, picks.map(p => p.seg.placeOn))
     this.peerRr = placement.nextRr
     const byPeer = new Map<string, InFlight[]>()
     // Batched per peer and target actor (kinds may name different targets).
     for (let i = 0; i < picks.length; i++) {
       const { job, seg } = picks[i]
-      if (i >= placement.chosen.length) { job.queue.push(seg); continue }
+      // No room, or no peer its result policy allows (a re-run waits for one): later.
+      if (i >= placement.chosen.length || placement.chosen[i] < 0) { job.queue.push(seg); continue }
       const peer = loads[placement.chosen[i]].peerId
       const f = this.assign(job, seg, peer, now)
       const key = `${f.target}\n${peer}`

@@ -59,10 +59,10 @@ describe('state', () => {
 })
 
 describe('views', () => {
-  test('a segment prints index, the kind\'s fields, then status, node, attempts, ms (the contract\'s order)', { timeout: 60_000 }, () => {
+  test('a segment prints index, the kind\'s fields, then status, node, attempts, lost, ms (the contract\'s order)', { timeout: 60_000 }, () => {
     const job = activeJob('j', 100, 2)
     const v = viewOf(job)
-    assert.deepEqual(Object.keys(v.segments[0]), ['index', 'start', 'end', 'status', 'node', 'attempts', 'ms'])
+    assert.deepEqual(Object.keys(v.segments[0]), ['index', 'start', 'end', 'status', 'node', 'attempts', 'lost', 'ms'])
     assert.deepEqual(v.segments.map(s => [s.start, s.end]), fibKind.split({ n: 100, segments: 2 }).map(d => [d.start, d.end]))
     assert.ok(isJobView(v, 'j'))
     assert.ok(!isJobView({ ...v, status: 'bogus' }, 'j'))
@@ -73,8 +73,8 @@ describe('views', () => {
     const segs: SegmentRecord[] = [{ jobId: 'x', index: 0, descriptor: { from: 'a', to: 'b' }, status: 'done', node: 'p', attempts: 1, seq: 1, ms: 2, result: null },
       { jobId: 'x', index: 1, descriptor: 7, status: 'pending', node: null, attempts: 0, seq: 0, ms: null, result: null }]
     const v = viewFromStore(createKindRegistry([fibKind]), record('x', { kind: 'elsewhere' }), segs)
-    assert.deepEqual(v.segments[0], { index: 0, from: 'a', to: 'b', status: 'done', node: 'p', attempts: 1, ms: 2 })
-    assert.deepEqual(v.segments[1], { index: 1, descriptor: 7, status: 'pending', node: null, attempts: 0, ms: null })
+    assert.deepEqual(v.segments[0], { index: 0, from: 'a', to: 'b', status: 'done', node: 'p', attempts: 1, lost: 0, ms: 2 })
+    assert.deepEqual(v.segments[1], { index: 1, descriptor: 7, status: 'pending', node: null, attempts: 0, lost: 0, ms: null })
     assert.equal(v.segmentsDone, 1)
   })
 })
@@ -160,7 +160,7 @@ function fakeStore (fenced: Set<string>, failures = 0): JobStore & { log: string
   const no = async (): Promise<never> => { throw new Error('not used') }
   return {
     log,
-    createJob: no, getJob: no, listJobs: no, listUnfinishedJobs: async () => [], claimJobs: async () => [],
+    createJob: no, getJob: no, listJobs: no, listUnfinishedJobs: async () => [], claimJobs: async () => [], pruneJobs: no,
     async updateSegments (updates: SegmentUpdate[], opts?: WriteCondition) {
       if (fail-- > 0) throw new Error('store down')
       assert.equal(opts?.coordinator, 'self')

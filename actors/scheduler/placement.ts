@@ -99,10 +99,12 @@ export interface Placement {
 /**
  * Chooses a peer for each request in order; `avoid[i]` is a peer id request i should not go to
  * when another peer has room (null: none). Stops at the first request no peer has room for (all
- * credits used), so `chosen` may be shorter than `avoid`. `rr` is the round-robin cursor, returned
- * advanced. Pure: `peers` is not modified.
+ * credits used), so `chosen` may be shorter than `avoid`. `allowed[i]`, when given, is a hard
+ * rule (a result policy's re-run: never these peers, only trusted ones): a request no allowed
+ * peer has room for gets -1 and the next requests are still placed. `rr` is the round-robin
+ * cursor, returned advanced. Pure: `peers` is not modified.
  */
-export function placeTasks (peers: ReadonlyArray<PeerLoad>, avoid: ReadonlyArray<string | null>, rr: number): Placement {
+export function placeTasks (peers: ReadonlyArray<PeerLoad>, avoid: ReadonlyArray<string | null>, rr: number, allowed?: ReadonlyArray<((peerId: string) => boolean) | null>): Placement {
   const n = peers.length
   const inFlight = new Array<number>(n)
   for (let i = 0; i < n; i++) inFlight[i] = peers[i].inFlight
@@ -110,9 +112,12 @@ export function placeTasks (peers: ReadonlyArray<PeerLoad>, avoid: ReadonlyArray
   for (const p of peers) if (p.hostCap !== undefined && p.host !== undefined) hostInFlight.set(p.host, (hostInFlight.get(p.host) ?? 0) + p.inFlight)
   const chosen: number[] = []
   let cursor = n === 0 ? 0 : ((rr % n) + n) % n
-  for (const avoidId of avoid) {
-    let best = pickLeastLoaded(peers, inFlight, hostInFlight, cursor, avoidId)
-    if (best < 0 && avoidId !== null) best = pickLeastLoaded(peers, inFlight, hostInFlight, cursor, null)
+  for (let r = 0; r < avoid.length; r++) {
+    const avoidId = avoid[r]
+    const rule = allowed?.[r] ?? null
+    let best = pickLeastLoaded(peers, inFlight, hostInFlight, cursor, avoidId, rule)
+    if (best < 0 && avoidId !== null) best = pickLeastLoaded(peers, inFlight, hostInFlight, cursor, null, rule)
+    if (best < 0 && rule !== null) { chosen.push(-1); continue }
     if (best < 0) break
     inFlight[best]++
     const host = peers[best].host
@@ -124,13 +129,13 @@ export function placeTasks (peers: ReadonlyArray<PeerLoad>, avoid: ReadonlyArray
 }
 
 /** Index of the peer with a free credit and the lowest load, first in rotation from `cursor` on ties; -1 if none. */
-function pickLeastLoaded (peers: ReadonlyArray<PeerLoad>, inFlight: number[], hostInFlight: Map<string, number>, cursor: number, avoidId: string | null): number {
+function pickLeastLoaded (peers: ReadonlyArray<PeerLoad>, inFlight: number[], hostInFlight: Map<string, number>, cursor: number, avoidId: string | null, rule: ((peerId: string) => boolean) | null): number {
   const n = peers.length
   let best = -1
   for (let t = 0; t < n; t++) {
     const i = (cursor + t) % n
     const p = peers[i]
-    if (inFlight[i] >= p.credits || p.peerId === avoidId) continue
+    if (inFlight[i] >= p.credits || p.peerId === avoidId || (rule !== null && !rule(p.peerId))) continue
     if (p.hostCap !== undefined && p.host !== undefined && (hostInFlight.get(p.host) ?? 0) >= p.hostCap) continue
     // inFlight[i]/credits < inFlight[best]/credits[best], without division.
     if (best < 0 || inFlight[i] * peers[best].credits < inFlight[best] * p.credits) best = i

@@ -45,6 +45,7 @@ function resumedSeg (job: JobState, r: SegmentRecord, log: Logger): SegState {
   }
   const seg = newSegState(r.index, descriptor)
   seg.attempts = r.attempts
+  seg.lost = r.lost ?? 0
   // Above every dispatch the earlier coordinator may have made (see RESUME_SEQ_MARGIN).
   seg.seq = r.seq + RESUME_SEQ_MARGIN
   if (r.status === 'done' && r.result !== null) {

@@ -44,11 +44,14 @@ import { END_WRITE_ATTEMPTS, resolveLimits, type Limits } from './limits.js'
 import { registerSchedulerMetrics, type SchedulerMetrics, type TaskOutcome } from './metrics.js'
 import { WriteBehind } from './persistence.js'
 import { onBusy } from './placement.js'
-import { firstValidWins, type ResultPolicy } from './policy.js'
+import { firstValidWins, placementRule, type ResultPolicy } from './policy.js'
+import { CaughtPeers } from './caught.js'
+import { verificationOf } from './verification.js'
 import { checkId, JOB_ID_RE, Reads, sleep } from './reads.js'
 import { loadJob, rebuildAll } from './resume.js'
 import { newJobState, newSegState, removeFrom, segContext, segmentName, type InFlight, type JobState, type SegState } from './state.js'
 import { Takeover } from './takeover.js'
+import { Retention } from './retention.js'
 import { weighLoads } from './weights.js'
 import { viewOf } from './views.js'
 
@@ -103,7 +106,10 @@ class SchedulerCore {
   private readonly takeover: Takeover
   private readonly cancels: Cancels
   private readonly dispatcher: Dispatcher
+  private readonly retention: Retention | undefined
   private readonly onTaskOutcome: ((peerId: string, outcome: TaskOutcome) => void) | undefined
+  private readonly caught: CaughtPeers
+  private readonly unsubscribeCaught: () => void
   readonly reads: Reads
 
   private readonly jobs = new Map<string, JobState>()
@@ -158,6 +164,9 @@ class SchedulerCore {
       system, store, kinds, limits, log, selfId, jobs, metrics: this.metrics, reads: this.reads, selfActor: SCHEDULER_ACTOR,
       endJob: async (job, status, result, error) => await this.endJob(job, status, result, error)
     })
+    this.caught = new CaughtPeers({ store, selfId, log, jobs, writes: this.writes, dispatcher: this.dispatcher, reads: this.reads, isClosed })
+    this.unsubscribeCaught = this.policy.onCaught?.((peer) => { this.caught.onCaught(peer) }) ?? (() => {})
+    this.retention = deps.retention === undefined ? undefined : new Retention({ retention: deps.retention, store, registry: deps.registry, log, jobs, retained: this.retained })
     this.unsubscribe = this.table.onChange((m) => { this.onMemberChange(m.peerId, m.status) })
     this.ticker = setInterval(() => { this.tick() }, this.limits.tickMs)
     this.ticker.unref()
@@ -352,8 +361,10 @@ class SchedulerCore {
     if (decision.action === 'rerun') {
       // Kept for the policy's next decision; another run of the segment goes elsewhere.
       this.countTask(job, 'ok')
+      this.tellOutcome(peer, 'ok')
       seg.answers.push({ peer, value })
       seg.avoid = peer
+      seg.placeOn = placementRule(decision, this.policy)
       if (f !== null) this.dispatcher.requeue(job, seg)
       return
     }
@@ -364,7 +375,10 @@ class SchedulerCore {
       this.dispatcher.tellCancel(other.peer, other.target, [other.taskId])
     }
     const ms = typeof r.ms === 'number' && Number.isFinite(r.ms) && r.ms >= 0 ? r.ms : null
-    this.markDone(job, seg, peer, ms, decision.value)
+    seg.checked = decision.checked === true
+    seg.placeOn = null
+    seg.answers = []
+    this.markDone(job, seg, decision.peer ?? peer, ms, decision.value)
   }
 
   /** The job and segment a task id names, when that job is still placing segments. */
@@ -501,6 +515,8 @@ class SchedulerCore {
       }
       seg.lostRetries++
       seg.attempts--
+      seg.lost++
+      this.writes.queueSegment(job.id, seg.index, { lost: seg.lost })
       seg.avoid = peerId
       st.displaced.set(f.taskId, { job, seg })
       this.countTask(job, 'lost')
@@ -517,7 +533,9 @@ class SchedulerCore {
   private chargeLost (job: JobState, seg: SegState, peerId: string, status: string): void {
     if (this.jobs.get(job.id) !== job || job.ending !== null || job.status !== 'running') return
     seg.attempts++
-    this.writes.queueSegment(job.id, seg.index, { attempts: seg.attempts })
+    // The dispatch moved off it was shown as lost; it is a counted attempt now.
+    seg.lost = Math.max(0, seg.lost - 1)
+    this.writes.queueSegment(job.id, seg.index, { attempts: seg.attempts, lost: seg.lost })
     if (seg.status === 'done') return
     seg.lastError = `ERR_PEER_LOST: node ${peerId} is ${status}`
     if (seg.current === null && seg.attempts >= this.limits.maxAttempts) {
@@ -552,6 +570,8 @@ class SchedulerCore {
       void this.endJob(job, 'failed', null, `cannot combine the segments: ${(err as Error).message}`)
       return
     }
+    // How far the result was checked is part of the job's end (verification.ts).
+    job.verification = verificationOf(job.kind, job.coordinator, segs)
     void this.endJob(job, 'succeeded', result, null)
   }
 
@@ -575,7 +595,7 @@ class SchedulerCore {
 
   private async writeEnd (job: JobState, status: 'succeeded' | 'failed' | 'cancelled', result: unknown, error: string | null): Promise<JobView> {
     const finishedAtMs = Date.now()
-    const patch: JobPatch = { status, result: result as JobPatch['result'], error, finishedAtMs, updatedAtMs: finishedAtMs }
+    const patch: JobPatch = { status, result: result as JobPatch['result'], error, finishedAtMs, updatedAtMs: finishedAtMs, ...(job.verification !== null ? { verification: job.verification } : {}) }
     this.writes.queueJob(job.id, patch)
     let written = false
     for (let attempt = 1; attempt <= END_WRITE_ATTEMPTS && !written; attempt++) {
@@ -606,6 +626,7 @@ class SchedulerCore {
       this.retained.delete(oldest)
       this.jobs.delete(oldest)
     }
+    this.retention?.jobEnded()
   }
 
   async cancel (id: unknown): Promise<JobView> {
@@ -691,9 +712,12 @@ class SchedulerCore {
     this.closed = true
     clearInterval(this.ticker)
     this.unsubscribe()
+    this.unsubscribeCaught()
+    await this.caught.idle()
     await Promise.allSettled([...this.endings])
     await this.resuming?.catch(() => {})
     await this.takeover.wait()
+    await this.retention?.close()
     await this.writes.flushNow()
     this.writes.cancelTimer()
     const closedErr = new GridError('ERR_UNAVAILABLE', 'the scheduler closed')

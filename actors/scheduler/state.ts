@@ -8,6 +8,7 @@ import type { JobRecord, JobStatus, SegmentStatus } from '../../store/types.js'
 import type { JobProgress, JobView } from './api.js'
 import type { JobKind, SegmentContext } from './kinds.js'
 import type { Answer } from './policy.js'
+import { parseVerification, type JobVerification } from './verification.js'
 
 /** One dispatch of a segment to a peer, not answered yet. */
 export interface InFlight {
@@ -31,6 +32,12 @@ export interface SegState {
   node: string | null
   /** Dispatches counted against maxAttempts (busy answers are refunded). */
   attempts: number
+  /**
+   * Dispatches lost with their node (suspect, unreachable) and placed again without counting
+   * an attempt; one moves to `attempts` if that node then turns dead while the job runs. So
+   * attempts + lost is every dispatch (busy refusals aside). Shown to users, persisted.
+   */
+  lost: number
   /** Dispatch counter for task ids; never goes back (persisted, see scheduler.ts). */
   seq: number
   /** Its timeout (kinds.ts segmentTimeoutMs); 0 until first needed. */
@@ -42,6 +49,10 @@ export interface SegState {
   value: unknown
   /** Valid answers kept by the result policy's `rerun` decisions (policy.ts). */
   answers: Answer[]
+  /** Done and compared with another run (the policy's `checked`); false = on one peer's word. */
+  checked: boolean
+  /** The policy's hard placement rule for the next run (a `rerun`'s exclude/trustedOnly); null = anywhere. */
+  placeOn: ((peerId: string) => boolean) | null
   busyAnswers: number
   /** The peer where it last failed: the next dispatch goes elsewhere if possible. */
   avoid: string | null
@@ -69,6 +80,8 @@ export interface JobState {
   error: string | null
   result: unknown
   finishedAtMs: number | null
+  /** Set at the end (and when a peer is caught); null while running: computed from the segments. */
+  verification: JobVerification | null
   /** Built when the job becomes active (a fresh queued job holds none: the split is recomputed). */
   segs: SegState[] | null
   done: number
@@ -100,6 +113,7 @@ export function newJobState (record: JobRecord, kind: JobKind<any, any>, params:
     error: record.error,
     result: record.result,
     finishedAtMs: record.finishedAtMs,
+    verification: parseVerification(record.verification) ?? null,
     segs: null,
     done: 0,
     queue: [],
@@ -114,7 +128,7 @@ export function newJobState (record: JobRecord, kind: JobKind<any, any>, params:
 }
 
 export function newSegState (index: number, descriptor: unknown): SegState {
-  return { index, descriptor, status: 'pending', node: null, attempts: 0, seq: 0, timeoutMs: 0, lostRetries: 0, ms: null, value: null, answers: [], busyAnswers: 0, avoid: null, lastError: null, current: null }
+  return { index, descriptor, status: 'pending', node: null, attempts: 0, lost: 0, seq: 0, timeoutMs: 0, lostRetries: 0, ms: null, value: null, answers: [], checked: false, placeOn: null, busyAnswers: 0, avoid: null, lastError: null, current: null }
 }
 
 /** What the kind's per-segment methods get (kinds.ts SegmentContext). */

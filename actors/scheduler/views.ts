@@ -7,6 +7,7 @@ import type { JobRecord, SegmentRecord } from '../../store/types.js'
 import { isJobStatus, type JobProgress, type JobView, type SegmentView } from './api.js'
 import type { KindRegistry, JobKind } from './kinds.js'
 import type { JobState, SegState } from './state.js'
+import { parseVerification, verificationOf } from './verification.js'
 
 /** The user's fields of a descriptor: the kind's description, or (kind unknown here) the descriptor's own fields. */
 function describe (kind: JobKind<any, any> | undefined, descriptor: unknown): Record<string, unknown> {
@@ -15,8 +16,8 @@ function describe (kind: JobKind<any, any> | undefined, descriptor: unknown): Re
   return { descriptor }
 }
 
-export function segView (kind: JobKind<any, any> | undefined, s: { index: number, descriptor: unknown, status: SegState['status'], node: string | null, attempts: number, ms: number | null }): SegmentView {
-  return { index: s.index, ...describe(kind, s.descriptor), status: s.status, node: s.node, attempts: s.attempts, ms: roundMs(s.ms) }
+export function segView (kind: JobKind<any, any> | undefined, s: { index: number, descriptor: unknown, status: SegState['status'], node: string | null, attempts: number, lost?: number, ms: number | null }): SegmentView {
+  return { index: s.index, ...describe(kind, s.descriptor), status: s.status, node: s.node, attempts: s.attempts, lost: s.lost ?? 0, ms: roundMs(s.ms) }
 }
 
 /** Durations are shown one way everywhere: ms with one decimal (the store keeps the full value). */
@@ -32,7 +33,7 @@ export function viewOf (job: JobState, withSegments = true): JobView {
   else {
     // A fresh queued job: the split is recomputed rather than held (it may wait long).
     segments = job.kind.split(job.params).map((descriptor: unknown, index: number) =>
-      segView(job.kind, { index, descriptor, status: 'pending', node: null, attempts: 0, ms: null }))
+      segView(job.kind, { index, descriptor, status: 'pending', node: null, attempts: 0, lost: 0, ms: null }))
   }
   return {
     id: job.id,
@@ -46,7 +47,8 @@ export function viewOf (job: JobState, withSegments = true): JobView {
     finishedAtMs: job.finishedAtMs,
     segmentsDone: job.done,
     segmentsTotal: job.total,
-    segments
+    segments,
+    verification: job.verification ?? verificationOf(job.kind, job.coordinator, job.segs ?? [])
   }
 }
 
@@ -67,7 +69,9 @@ export function viewFromStore (kinds: KindRegistry, rec: JobRecord, segments: Se
     finishedAtMs: rec.finishedAtMs,
     segmentsDone: done,
     segmentsTotal: segments.length,
-    segments: segments.map(s => segView(kind, s))
+    segments: segments.map(s => segView(kind, s)),
+    // Not recorded (running, or ended before migration 7): from the segments, none known as checked.
+    verification: parseVerification(rec.verification) ?? verificationOf({ name: rec.kind, deterministic: kind?.deterministic ?? false }, rec.coordinator, segments.map(s => ({ ...s, checked: false })))
   }
 }
 

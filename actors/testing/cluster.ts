@@ -71,7 +71,8 @@ export interface ClusterOptions {
   pool?: Partial<WorkerPoolOptions>
   /** Default [fibKind]. */
   kinds?: Array<JobKind<any, any>>
-  resultPolicy?: ResultPolicy
+  /** One policy for every node, or one per node (spot checks keep per-coordinator state). */
+  resultPolicy?: ResultPolicy | ((i: number, peerId: string) => ResultPolicy)
   /** 'postgres': every node shares one database schema. */
   backend?: 'sqlite' | 'postgres'
   /**
@@ -122,7 +123,7 @@ export async function createCluster (options: ClusterOptions = {}): Promise<Clus
   const makeScheduler = (n: Omit<TestNode, 'scheduler'>): Scheduler => {
     const i = ids.indexOf(n.peerId)
     const store = options.wrapStore?.(i, n.store) ?? n.store
-    const s = createScheduler({ system: n.system, store, table: n.table, registry: n.registry, limits: options.limits, kinds: options.kinds ?? [fibKind], resultPolicy: options.resultPolicy })
+    const s = createScheduler({ system: n.system, store, table: n.table, registry: n.registry, limits: options.limits, kinds: options.kinds ?? [fibKind], resultPolicy: typeof options.resultPolicy === 'function' ? options.resultPolicy(i, n.peerId) : options.resultPolicy })
     n.system.spawn(SCHEDULER_ACTOR, s.factory, SCHEDULER_SPAWN_OPTIONS)
     return s
   }

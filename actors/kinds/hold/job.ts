@@ -1,7 +1,7 @@
 /**
  * TEST-ONLY job kind `hold`: its segments block on their workers until the test releases them
  * (task.ts), so fault tests act on work that is provably in flight. Registered only by a node
- * started with VOIKE_TEST_KINDS=hold (node/test-kinds.ts), which says so loudly at start.
+ * started with VOIKE_TEST_KINDS=hold (node/kinds-for-tests.ts), which says so loudly at start.
  *
  * Parameters `{ token, segments, maxHoldMs? }`: `token` ([a-z0-9-]{1,64}) names the job's files in
  * the workers' hold directory; 1 ≤ segments ≤ 64; maxHoldMs (default 300 000, at most 600 000)

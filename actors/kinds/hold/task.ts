@@ -12,7 +12,7 @@
  * - gives up after `maxHoldMs` with ERR_HOLD_TIMEOUT (limits on everything: a forgotten test must
  *   not pin a thread forever).
  *
- * Only a node started with VOIKE_TEST_KINDS=hold registers this module (node/test-kinds.ts).
+ * Only a node started with VOIKE_TEST_KINDS=hold registers this module (node/kinds-for-tests.ts).
  */
 import { randomBytes } from 'node:crypto'
 import { access, writeFile } from 'node:fs/promises'
