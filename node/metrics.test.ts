@@ -79,7 +79,9 @@ describe('metrics of a 3-node grid', { timeout: 300_000 }, () => {
       assert.equal(must(samples, 'voike_build_info', { version: '0.1.0', node: process.version }), 1)
       assert.ok(samples.some(s => s.name === 'voike_worker_pool_utilization_ratio'))
       // One label name per idea: outcomes are `status` everywhere.
-      assert.ok(!samples.some(s => s.name.startsWith('voike_') && 'result' in s.labels), 'a voike_ series still uses the label "result"')
+      for (const synonym of ['result', 'outcome']) {
+        assert.ok(!samples.some(s => s.name.startsWith('voike_') && synonym in s.labels), `a voike_ series uses the label "${synonym}" (outcomes are "status")`)
+      }
       assert.ok(!samples.some(s => s.name.startsWith('voike_') && 'peer' in s.labels), 'peers are labelled peer_id, as in voike_node_info')
       assert.ok(!samples.some(s => s.labels.status === 'submitted'), 'a series mixes "submitted" with final states')
     }
