@@ -69,7 +69,7 @@ export class FrameDecoder {
   /** Bytes held while waiting for the rest of a frame. */
   get bufferedBytes (): number { return this.pendingBytes }
 
-  push (chunk: Uint8Array, onFrame: (msg: unknown) => void): void {
+  push (chunk: Uint8Array, onFrame: (msg: unknown, sizeBytes: number) => void): void {
     let buf = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
     if (this.pendingBytes > 0) {
       // Gather chunks of a large frame without re-concatenating on every arrival.
@@ -96,8 +96,9 @@ export class FrameDecoder {
       } catch (err) {
         throw new MeshError('ERR_BAD_FRAME', `undecodable msgpack frame of ${length} bytes: ${(err as Error).message}`, { cause: err })
       }
+      const sizeBytes = start + length - offset
       offset = start + length
-      onFrame(msg)
+      onFrame(msg, sizeBytes)
     }
     if (offset < buf.length) {
       const rest = Buffer.from(buf.subarray(offset))

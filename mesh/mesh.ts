@@ -17,7 +17,7 @@ import { ping } from '@libp2p/ping'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Connection, PeerId, PrivateKey, Stream } from '@libp2p/interface'
-import { Counter, Gauge, type Registry } from 'prom-client'
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
 import { silentLogger, type Logger } from '../config/logger.js'
 import { MeshError } from './errors.js'
 import { encodeFrame, FrameDecoder } from './frames.js'
@@ -112,15 +112,22 @@ interface Channel {
   flushFn: () => void
 }
 
+/** 16 B … 16 MiB, ×4 per bucket: control messages are tens of bytes, result batches megabytes. */
+const FRAME_SIZE_BUCKETS_BYTES = [16, 64, 256, 1024, 4096, 16_384, 65_536, 262_144, 1_048_576, 4_194_304, 16_777_216]
+
 interface MeshMetrics {
   framesIn: Counter.Internal
   framesOut: Counter.Internal
+  /** Frame sizes (length prefix included) by direction: _sum is the bytes received and sent. */
+  bytesIn: Histogram.Internal<string>
+  bytesOut: Histogram.Internal<string>
   badFrames: Counter
   sendFailures: Counter
 }
 
 function createMetrics (registry: Registry, channels: Map<string, Channel>, getConnections: () => number): MeshMetrics {
   const frames = new Counter({ name: 'voike_p2p_frames_total', help: 'Actor-protocol frames by direction', labelNames: ['direction'], registers: [registry] })
+  const sizes = new Histogram({ name: 'voike_p2p_frame_size_bytes', help: 'Actor-protocol frame sizes in bytes (length prefix included) by direction; _sum is the bytes received (in) and sent (out)', labelNames: ['direction'], buckets: FRAME_SIZE_BUCKETS_BYTES, registers: [registry] })
   const badFrames = new Counter({ name: 'voike_p2p_bad_frames_total', help: 'Malformed or oversized frames received (each resets its stream)', registers: [registry] })
   const sendFailures = new Counter({ name: 'voike_p2p_send_failures_total', help: 'Queued frames dropped because the peer could not be reached', registers: [registry] })
   new Gauge({ // eslint-disable-line no-new
@@ -135,7 +142,12 @@ function createMetrics (registry: Registry, channels: Map<string, Channel>, getC
     registers: [registry],
     collect () { this.set(getConnections()) }
   })
-  return { framesIn: frames.labels('in'), framesOut: frames.labels('out'), badFrames, sendFailures }
+  // The series exist from the start (at 0), so rate() works before the first frame.
+  sizes.zero({ direction: 'in' })
+  sizes.zero({ direction: 'out' })
+  frames.inc({ direction: 'in' }, 0)
+  frames.inc({ direction: 'out' }, 0)
+  return { framesIn: frames.labels('in'), framesOut: frames.labels('out'), bytesIn: sizes.labels('in'), bytesOut: sizes.labels('out'), badFrames, sendFailures }
 }
 
 export async function createMesh (options: MeshOptions): Promise<Mesh> {
@@ -226,11 +238,12 @@ export async function createMesh (options: MeshOptions): Promise<Mesh> {
     const decoder = new FrameDecoder(maxFrameSizeBytes)
     const ch = channelOf(peerId)
     if (ch.stream === undefined) ch.stream = stream
-    const onFrame = (msg: unknown): void => {
+    const onFrame = (msg: unknown, sizeBytes: number): void => {
       const problem = options.checkMessage?.(msg)
       // Thrown into the decoder's caller below: the same path as undecodable bytes.
       if (problem !== undefined) throw new MeshError('ERR_BAD_FRAME', `frame is not a protocol message: ${problem}`)
       metrics.framesIn.inc()
+      metrics.bytesIn.observe(sizeBytes)
       try {
         options.onMessage(peerId, msg)
       } catch (err) {
@@ -285,11 +298,13 @@ export async function createMesh (options: MeshOptions): Promise<Mesh> {
       void openStream(ch)
       return
     }
-    const frames = ch.queue.length
-    const data = frames === 1 ? ch.queue[0] : Buffer.concat(ch.queue, ch.queuedBytes)
+    const queue = ch.queue
+    const frames = queue.length
+    const data = frames === 1 ? queue[0] : Buffer.concat(queue, ch.queuedBytes)
     ch.queue = []
     ch.queuedBytes = 0
     metrics.framesOut.inc(frames)
+    for (const frame of queue) metrics.bytesOut.observe(frame.length)
     if (!stream.send(data)) {
       // Accepted, but the transport's buffer is full: hold further frames until it drains.
       ch.draining = true

@@ -10,6 +10,9 @@ import { GridError, isJobStatus, TERMINAL_STATUSES, type GridService, type JobSt
 import { authorized, UNAUTHENTICATED_MESSAGE } from './auth.js'
 import { loadVoikeProto } from './proto.js'
 import { checkJsonText } from './input-bounds.js'
+import { withFieldDetails } from './grpc-errors.js'
+import { addHealth } from './grpc-health.js'
+import { addReflection, voikeServiceNames } from './grpc-reflection.js'
 
 export interface GrpcOptions {
   host: string
@@ -24,9 +27,14 @@ export interface GrpcOptions {
   services?: ReadonlyArray<(server: Server, authorized: (md: Metadata) => boolean) => void>
 }
 
-export interface GrpcServer { address: string, close: () => Promise<void> }
+export interface GrpcServer {
+  address: string
+  /** The health service's answer (grpc-health.ts): SERVING once the node is ready, NOT_SERVING while it stops. */
+  setServing: (serving: boolean) => void
+  close: () => Promise<void>
+}
 
-interface GrpcError { code: number, details: string }
+interface GrpcError { code: number, details: string, metadata?: Metadata }
 
 export function memberToProto (m: MemberRecord): Record<string, unknown> {
   return { peerId: m.peerId, addrs: m.addrs, status: m.status, cores: m.cores, memoryBytes: m.memoryBytes, version: m.version, startedAtMs: m.startedAtMs, lastSeenMs: m.lastSeenMs, leftAtMs: m.leftAtMs ?? 0, isGenesis: m.isGenesis, name: m.name ?? '' }
@@ -77,7 +85,8 @@ function toGrpcError (err: unknown): GrpcError {
     const code = err.code === 'ERR_NOT_FOUND'
       ? Status.NOT_FOUND
       : err.code === 'ERR_UNAVAILABLE' ? Status.UNAVAILABLE : err.code === 'ERR_OVERLOADED' || err.code === 'ERR_TOO_LARGE' ? Status.RESOURCE_EXHAUSTED : Status.INVALID_ARGUMENT
-    return { code, details: err.message }
+    // The field at fault also travels as a google.rpc.BadRequest detail (grpc-errors.ts).
+    return withFieldDetails({ code, details: err.message }, err.field)
   }
   return { code: Status.INTERNAL, details: (err as Error)?.message ?? 'internal error' }
 }
@@ -151,6 +160,9 @@ export async function startGrpc (o: GrpcOptions): Promise<GrpcServer> {
   })
 
   for (const add of o.services ?? []) add(server, isAuthorized)
+  // Standard services for probes and tools: health (NOT_SERVING until setServing) and reflection.
+  const health = addHealth(server, { services: ['', ...voikeServiceNames()] })
+  const reflection = addReflection(server)
 
   const address = await new Promise<string>((resolve, reject) => {
     const host = o.host.includes(':') ? `[${o.host}]` : o.host
@@ -161,7 +173,10 @@ export async function startGrpc (o: GrpcOptions): Promise<GrpcServer> {
   })
   return {
     address,
+    setServing: health.setServing,
     close: async () => {
+      health.close()
+      reflection.close()
       await new Promise<void>((resolve) => {
         const t = setTimeout(() => { server.forceShutdown(); resolve() }, 2000)
         server.tryShutdown(() => { clearTimeout(t); resolve() })

@@ -63,7 +63,7 @@ test('three nodes: /hypermesh/status shows all with measured RTT and load, route
   assert.equal((await getJson<unknown[]>(g.ready.http, '/trust/events')).status, 200)
 
   const metrics = await getJson<string>(g.ready.http, '/metrics')
-  for (const family of ['voike_perfwatch_host_cpu_percent', 'voike_perfwatch_event_loop_delay_seconds', 'voike_perfwatch_load_score', 'voike_perfwatch_rtt_seconds', 'voike_trust_score', 'voike_trust_events_total']) {
+  for (const family of ['voike_perfwatch_host_cpu_ratio', 'voike_perfwatch_event_loop_delay_p99_seconds', 'voike_perfwatch_load_score', 'voike_perfwatch_rtt_seconds', 'voike_trust_score', 'voike_trust_events_total']) {
     assert.match(metrics.body, new RegExp(`^# TYPE ${family} `, 'm'), `missing ${family}`)
   }
   assert.match(metrics.body, /^voike_trust_events_total\{reason="mismatch"\} 0$/m)

@@ -4,7 +4,7 @@
  */
 import { totalmem, availableParallelism } from 'node:os'
 import { readFileSync } from 'node:fs'
-import { collectDefaultMetrics, Gauge, Registry } from 'prom-client'
+import { Gauge, type Registry } from 'prom-client'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { NodeConfig } from '../config/index.js'
 import { createLogger, type Logger } from '../config/logger.js'
@@ -31,6 +31,7 @@ import vasmTasks from '../actors/kinds/vasm/task.js'
 import { createStore, type MemberStore } from '../store/index.js'
 import { startHttp, type HttpServer } from './http.js'
 import { startGrpc, type GrpcServer } from './grpc.js'
+import { createNodeRegistry, registerNodeMetrics } from './node-metrics.js'
 import { lockDataDir } from './datadir-lock.js'
 import { chaosEnabled } from '../config/chaos.js'
 import { createChaos } from '../actors/chaos/index.js'
@@ -124,8 +125,7 @@ export async function startNode (config: NodeConfig, options: StartOptions = {})
     const releaseAtExit = (): void => { lock.release() }
     process.once('exit', releaseAtExit)
     cleanups.push(['data dir unlock', async () => { process.off('exit', releaseAtExit); lock.release() }])
-    const registry = new Registry()
-    collectDefaultMetrics({ register: registry })
+    const registry = createNodeRegistry()
     if (options.testKinds !== undefined) registerTestKindsMetric(registry)
     const store = await createStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl, schema: config.dbSchema, logger: log.child({ component: 'store' }) })
     cleanups.push(['store close', async () => { await store.close() }])
@@ -206,7 +206,7 @@ export async function startNode (config: NodeConfig, options: StartOptions = {})
       name: config.name
     }
     table.put(self)
-    registerMeshMetrics(registry, table)
+    registerNodeMetrics(registry, { peerId: mesh.peerId, name: config.name, role: config.role, version: VERSION }, table)
     if (config.role === 'genesis') await loadRegistry(store, table, self, log)
     const dt = startDetector({ config, system: sys, self, table, isValidId: isPeerId, logger: log.child({ component: 'swim' }) })
     detector = dt.detector
@@ -282,6 +282,8 @@ export async function startNode (config: NodeConfig, options: StartOptions = {})
     cleanups.push(['HTTP close', async () => { await http.close() }])
     const grpc: GrpcServer = await startGrpc({ host: config.api.host, port: config.api.port, table, grid: scheduler.grid, apiKey: config.apiKey, logger: log.child({ component: 'grpc' }), maxMessageBytes: 32 << 20, services: [(server, authorized) => { addHypermeshServices(server, { perfwatch, trust }, authorized) }, (server, authorized) => { addFlowService(server, { service: flows, authorized, logger: flowLog }) }] })
     cleanups.push(['gRPC close', async () => { await grpc.close() }])
+    // Joined, resumed and serving both APIs: gRPC health probes may send traffic now.
+    grpc.setServing(true)
 
     let stopping: Promise<void> | undefined
     return {
@@ -295,6 +297,8 @@ export async function startNode (config: NodeConfig, options: StartOptions = {})
       system: sys,
       stop: async (opts = {}) => {
         stopping ??= (async () => {
+          // Probes and balancers see NOT_SERVING for as long as the leave and the cleanup take.
+          grpc.setServing(false)
           stepNow = 'leave announcement'
           if (opts.announce !== false) { dt.detector.swim.leave(); await announceLeave(sys, mesh, table) }
           await cleanup()
@@ -371,18 +375,4 @@ async function announceLeave (sys: ActorSystem, mesh: Mesh, table: MemberTable):
 function registerTestKindsMetric (registry: Registry): void {
   const g = new Gauge({ name: 'voike_test_kinds_enabled', help: 'TEST-ONLY job kinds are enabled on this node (VOIKE_TEST_KINDS); never in production', registers: [registry] })
   g.set(1)
-}
-
-function registerMeshMetrics (registry: Registry, table: MemberTable): void {
-  new Gauge({ // eslint-disable-line no-new
-    name: 'voike_mesh_members',
-    help: 'Members of the cluster known to this node, by status',
-    labelNames: ['status'],
-    registers: [registry],
-    collect () {
-      const counts = { alive: 0, suspect: 0, dead: 0 }
-      for (const m of table.all()) counts[m.status]++
-      for (const [status, n] of Object.entries(counts)) this.set({ status }, n)
-    }
-  })
 }

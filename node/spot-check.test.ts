@@ -35,7 +35,7 @@ async function runJob (at: NodeProc, n: number, segments: number): Promise<JobVi
 async function spotCounts (at: NodeProc): Promise<Record<string, number>> {
   const m = await getJson<string>(at.ready.http, '/metrics')
   const out: Record<string, number> = {}
-  for (const [, outcome, value] of m.body.matchAll(/^voike_spot_checks_total\{outcome="(\w+)"\} (\d+)$/gm)) out[outcome] = Number(value)
+  for (const [, outcome, value] of m.body.matchAll(/^voike_spot_checks_total\{status="(\w+)"\} (\d+)$/gm)) out[outcome] = Number(value)
   return out
 }
 

@@ -55,7 +55,7 @@ async function runHttp (node: NodeProc, params: Record<string, unknown>, timeout
 
 async function fetchCount (node: NodeProc): Promise<number> {
   const m = await getJson<string>(node.ready.http, '/metrics')
-  return Number(/^voike_vasm_program_fetches_total\{result="ok"\} (\d+)/m.exec(m.body)?.[1] ?? '0')
+  return Number(/^voike_vasm_program_fetches_total\{status="ok"\} (\d+)/m.exec(m.body)?.[1] ?? '0')
 }
 
 async function allHealthy (): Promise<void> {

@@ -1,8 +1,9 @@
 /**
  * PerfWatch's metric families (read at scrape time from its state; removed at close):
- * - voike_perfwatch_process_cpu_percent, voike_perfwatch_host_cpu_percent: the last window;
+ * - voike_perfwatch_process_cpu_ratio (of one core), voike_perfwatch_host_cpu_ratio (of all cores): the last window;
  * - voike_perfwatch_rss_bytes, voike_perfwatch_heap_used_bytes;
- * - voike_perfwatch_event_loop_delay_seconds{quantile="0.5"|"0.99"}: the last window;
+ * - voike_perfwatch_event_loop_delay_p50_seconds, voike_perfwatch_event_loop_delay_p99_seconds: the last
+ *   window (two gauges: a `quantile` label belongs to summaries);
  * - voike_perfwatch_load_score{peer_id}: every member's load score (this node's included);
  * - voike_perfwatch_rtt_seconds{peer_id}: smoothed measured RTT to each peer;
  * - voike_perfwatch_dropped_total{reason}: summaries and pongs dropped as garbage, by reason;
@@ -24,8 +25,8 @@ interface View {
 }
 
 const NAMES = [
-  'voike_perfwatch_process_cpu_percent', 'voike_perfwatch_host_cpu_percent', 'voike_perfwatch_rss_bytes',
-  'voike_perfwatch_heap_used_bytes', 'voike_perfwatch_event_loop_delay_seconds', 'voike_perfwatch_load_score',
+  'voike_perfwatch_process_cpu_ratio', 'voike_perfwatch_host_cpu_ratio', 'voike_perfwatch_rss_bytes',
+  'voike_perfwatch_heap_used_bytes', 'voike_perfwatch_event_loop_delay_p50_seconds', 'voike_perfwatch_event_loop_delay_p99_seconds', 'voike_perfwatch_load_score',
   'voike_perfwatch_rtt_seconds', 'voike_perfwatch_dropped_total', 'voike_perfwatch_advisories_total'
 ] as const
 
@@ -34,22 +35,13 @@ export function registerPerfWatchMetrics (registry: Registry, view: () => View, 
   const simple = (name: string, help: string, pick: (s: PerfSample) => number): void => {
     new Gauge({ name, help, registers, collect () { const s = view().self; if (s !== null) this.set(pick(s)) } }) // eslint-disable-line no-new
   }
-  simple('voike_perfwatch_process_cpu_percent', 'CPU of this node process (all threads) over the last PerfWatch window, % of one core', s => s.processCpuPct)
-  simple('voike_perfwatch_host_cpu_percent', "Busy share of the host's cores over the last PerfWatch window, %", s => s.hostCpuPct)
+  // Ratios, not percents (Prometheus base units): 0.5 is half a core.
+  simple('voike_perfwatch_process_cpu_ratio', 'CPU of this node process (all threads) over the last PerfWatch window, as a share of one core (may exceed 1)', s => s.processCpuPct / 100)
+  simple('voike_perfwatch_host_cpu_ratio', "Busy share of the host's cores over the last PerfWatch window (0-1)", s => s.hostCpuPct / 100)
   simple('voike_perfwatch_rss_bytes', 'Resident set size of this node process', s => s.rssBytes)
   simple('voike_perfwatch_heap_used_bytes', 'V8 heap used by this node process', s => s.heapUsedBytes)
-  new Gauge({ // eslint-disable-line no-new
-    name: 'voike_perfwatch_event_loop_delay_seconds',
-    help: 'Event-loop delay percentiles over the last PerfWatch window',
-    labelNames: ['quantile'] as const,
-    registers,
-    collect () {
-      const s = view().self
-      if (s === null) return
-      this.set({ quantile: '0.5' }, s.loopP50Ms / 1000)
-      this.set({ quantile: '0.99' }, s.loopP99Ms / 1000)
-    }
-  })
+  simple('voike_perfwatch_event_loop_delay_p50_seconds', 'Median event-loop delay over the last PerfWatch window', s => s.loopP50Ms / 1000)
+  simple('voike_perfwatch_event_loop_delay_p99_seconds', '99th percentile of the event-loop delay over the last PerfWatch window', s => s.loopP99Ms / 1000)
   new Gauge({ // eslint-disable-line no-new
     name: 'voike_perfwatch_load_score',
     help: 'Load score of each member (0 idle .. 1 saturated), from its latest PerfWatch summary',

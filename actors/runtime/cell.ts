@@ -3,6 +3,7 @@
  * supervision state, counters), the reply handles of asks, and the small helpers of the drain
  * loop. The system owns the cells; a cell calls back into it through CellHost.
  */
+import { performance } from 'node:perf_hooks'
 import type { ActorRef } from './envelope.js'
 import type { Mailbox } from './mailbox.js'
 import type { ActorStats } from './metrics.js'
@@ -31,6 +32,8 @@ export const STOPPED = 4
 
 /** An ask waiting for its reply (local or remote). */
 export class PendingAsk {
+  /** performance.now() when the ask was made (for the ask latency histogram). */
+  readonly startedAt = performance.now()
   timer: NodeJS.Timeout | undefined = undefined
   signal: AbortSignal | undefined = undefined
   onAbort: (() => void) | undefined = undefined

@@ -9,7 +9,7 @@
  * Label cardinality is bounded: at most `maxActorLabels` distinct actor names get their own
  * series; further names share the series `actor="_other"`.
  */
-import { Counter, Gauge, type Registry } from 'prom-client'
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
 import { ActorError, ActorErrorCodes } from './errors.js'
 
 export interface ActorStats {
@@ -23,11 +23,17 @@ export interface ActorStats {
 
 export const OTHER_ACTOR_LABEL = '_other'
 
+export type AskStatus = 'ok' | 'error' | 'timeout'
+/** 100 µs … 60 s: local asks take microseconds, remote ones milliseconds, timeouts seconds. */
+export const ASK_DURATION_BUCKETS_S = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
+
 export interface ActorMetrics {
   /** The stats object for an actor name (same object every time): cache it. */
   statsFor: (name: string) => ActorStats
   deadLetter: () => void
   badEnvelope: () => void
+  /** An ask to the actor `target` settled after `ms` (ok, error, or timeout). */
+  askDone: (target: string, ms: number, status: AskStatus) => void
   readonly deadLetters: number
   readonly badEnvelopes: number
 }
@@ -46,7 +52,8 @@ const METRIC_NAMES = [
   'voike_actor_restarts_total',
   'voike_actor_dead_letters_total',
   'voike_actor_giveups_total',
-  'voike_actor_bad_envelopes_total'
+  'voike_actor_bad_envelopes_total',
+  'voike_actor_ask_duration_seconds'
 ]
 
 export function createActorMetrics (options: ActorMetricsOptions): ActorMetrics {
@@ -112,7 +119,7 @@ export function createActorMetrics (options: ActorMetricsOptions): ActorMetrics 
     registers: [registry],
     collect () {
       this.reset()
-      for (const [actor, s] of allStats()) if (s.restarts > 0) this.inc({ actor }, s.restarts)
+      for (const [actor, s] of allStats()) this.inc({ actor }, s.restarts)
     }
   })
   new Counter({
@@ -122,7 +129,7 @@ export function createActorMetrics (options: ActorMetricsOptions): ActorMetrics 
     registers: [registry],
     collect () {
       this.reset()
-      for (const [actor, s] of allStats()) if (s.giveups > 0) this.inc({ actor }, s.giveups)
+      for (const [actor, s] of allStats()) this.inc({ actor }, s.giveups)
     }
   })
   new Counter({
@@ -138,11 +145,20 @@ export function createActorMetrics (options: ActorMetricsOptions): ActorMetrics 
     collect () { this.reset(); this.inc(badEnvelopes) }
   })
   /* eslint-enable no-new */
+  const askDuration = new Histogram({
+    name: 'voike_actor_ask_duration_seconds',
+    help: 'Time from an ask to its reply, error or timeout, by target actor and status (ok, error, timeout)',
+    labelNames: ['actor', 'status'] as const,
+    buckets: ASK_DURATION_BUCKETS_S,
+    registers: [registry]
+  })
 
   return {
     statsFor,
     deadLetter: () => { deadLetters++ },
     badEnvelope: () => { badEnvelopes++ },
+    // The same bounded label values as the other families: names past the cap share `_other`.
+    askDone: (target, ms, status) => { askDuration.observe({ actor: stats.has(target) ? target : OTHER_ACTOR_LABEL, status }, Math.max(0, ms) / 1000) },
     get deadLetters () { return deadLetters },
     get badEnvelopes () { return badEnvelopes }
   }

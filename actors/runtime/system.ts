@@ -323,12 +323,14 @@ class System implements CellHost {
   private settleOk (rec: PendingAsk, value: unknown): void {
     if (rec.done) return
     this.finish(rec)
+    this.metrics.askDone(rec.target, performance.now() - rec.startedAt, 'ok')
     rec.resolve(value)
   }
 
   private settleErr (rec: PendingAsk, err: Error): void {
     if (rec.done) return
     this.finish(rec)
+    this.metrics.askDone(rec.target, performance.now() - rec.startedAt, (err as { code?: unknown }).code === C.ASK_TIMEOUT ? 'timeout' : 'error')
     rec.reject(err)
   }
 

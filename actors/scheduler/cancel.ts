@@ -90,7 +90,7 @@ export class Cancels {
     }
     // Claimed by another node meanwhile: it decides.
     if (!written) return await this.cancelInStore(id)
-    this.o.metrics.jobs.inc({ kind: rec.kind, status: 'cancelled' })
+    this.o.metrics.finished(rec.kind, 'cancelled', finishedAtMs - rec.createdAtMs)
     return viewFromStore(this.o.kinds, { ...rec, status: 'cancelled', finishedAtMs, updatedAtMs: finishedAtMs }, stored.segments)
   }
 

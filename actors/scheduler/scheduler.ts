@@ -139,7 +139,12 @@ class SchedulerCore {
     this.selfId = deps.system.peerId
     const { system, store, table, log, kinds, limits, selfId, jobs } = this
     this.ledger = new InFlightLedger(selfId, limits)
-    this.metrics = registerSchedulerMetrics(deps.registry, () => this.ledger.entries())
+    this.metrics = registerSchedulerMetrics({
+      registry: deps.registry,
+      kinds: deps.kinds,
+      inFlightByPeer: () => this.ledger.entries(),
+      jobs: () => ({ running: this.active.map(j => j.kind.name), queued: this.queued.map(j => j.kind.name) })
+    })
     const isClosed = (): boolean => this.closed
     this.writes = new WriteBehind({ store, selfId, flushMs: limits.storeFlushMs, log, isClosed, onFenced: (id) => { this.depose(id) } })
     this.takeover = new Takeover({
@@ -247,7 +252,7 @@ class SchedulerCore {
       job.markPersisted()
     }
     job.isPersisted = true
-    this.metrics.jobs.inc({ kind: kind.name, status: 'submitted' })
+    this.metrics.submitted(kind.name)
     this.log.info('job submitted', { job: job.id, kind: kind.name, segments: descriptors.length })
     // Closed meanwhile: the job stays in the store, for resume.
     if (this.closed) return viewOf(job)
@@ -392,11 +397,11 @@ class SchedulerCore {
   /** A result for a job no longer placing segments (ended, cancelled, unknown). */
   private countIgnored (taskId: unknown): void {
     const jobId = typeof taskId === 'string' ? taskId.slice(0, Math.max(0, taskId.indexOf('/'))) : ''
-    this.metrics.tasks.inc({ kind: this.jobs.get(jobId)?.kind.name ?? 'unknown', status: 'ignored' })
+    this.metrics.task(this.jobs.get(jobId)?.kind, 'ignored')
   }
 
   private countTask (job: JobState, status: TaskOutcome): void {
-    this.metrics.tasks.inc({ kind: job.kind.name, status })
+    this.metrics.task(job.kind, status)
   }
 
   /** The deps' outcome hook (trust); its failure must not disturb the scheduler. */
@@ -604,8 +609,7 @@ class SchedulerCore {
     job.result = result
     job.error = error
     job.finishedAtMs = finishedAtMs
-    this.metrics.jobs.inc({ kind: job.kind.name, status })
-    this.metrics.duration.observe({ kind: job.kind.name }, Math.max(0, finishedAtMs - job.createdAtMs) / 1000)
+    this.metrics.finished(job.kind.name, status, finishedAtMs - job.createdAtMs)
     this.log.info('job ended', { job: job.id, status, error: error ?? undefined, ms: finishedAtMs - job.createdAtMs })
     const view = viewOf(job)
     this.reads.endWatchers(job, view)
@@ -672,7 +676,7 @@ class SchedulerCore {
 
   private depose (id: string): void {
     const job = this.jobs.get(id)
-    this.metrics.fenced.inc({ kind: job?.kind.name ?? 'unknown' })
+    this.metrics.fenced(job?.kind.name ?? 'unknown')
     this.log.warn('another node coordinates this job now: dropped here', { job: id, inMemory: job !== undefined })
     if (job === undefined || job.deposed) return
     job.deposed = true

@@ -45,7 +45,7 @@ function exact (job: JobView): boolean {
 }
 
 async function spotMetric (registry: Registry): Promise<Record<string, number>> {
-  return Object.fromEntries(((await registry.getSingleMetric('voike_spot_checks_total')?.get())?.values ?? []).map(v => [v.labels.outcome, v.value]))
+  return Object.fromEntries(((await registry.getSingleMetric('voike_spot_checks_total')?.get())?.values ?? []).map(v => [v.labels.status, v.value]))
 }
 
 describe('spot checks in the scheduler (in process)', () => {

@@ -135,7 +135,7 @@ describe('createSpotCheck (state, trust, metrics)', () => {
       sample: (_job, index) => index % 4 === 0 ? 0 : 0.5
     })
     spot.onCaught?.((p) => caught.push(p))
-    const metric = async (): Promise<Record<string, number>> => Object.fromEntries(((await registry.getSingleMetric('voike_spot_checks_total')?.get())?.values ?? []).map(v => [v.labels.outcome, v.value]))
+    const metric = async (): Promise<Record<string, number>> => Object.fromEntries(((await registry.getSingleMetric('voike_spot_checks_total')?.get())?.values ?? []).map(v => [v.labels.status, v.value]))
     assert.deepEqual(await metric(), { agree: 0, mismatch: 0, settled: 0 }, 'every outcome starts at 0')
 
     // New: every answer of `a` is run again; b agrees each time.

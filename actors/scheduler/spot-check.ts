@@ -20,7 +20,7 @@
  *
  * `decideSpot` is the pure decision (answers, who is reliable, the sample → decision and
  * effects); `createSpotCheck` keeps the per-peer streaks, applies the effects and counts
- * voike_spot_checks_total{outcome="agree"|"mismatch"|"settled"}. The streaks live in memory: after
+ * voike_spot_checks_total{status="agree"|"mismatch"|"settled"}. The streaks live in memory: after
  * a restart every peer starts again as new (the conservative side).
  */
 import assert from 'node:assert/strict'
@@ -219,8 +219,9 @@ export function createSpotCheck (deps: SpotCheckDeps): SpotCheck {
   const sampleOf = deps.sample ?? ((jobId: string, index: number) => spotSample(opts.seed, jobId, index))
   const counter = deps.registry === undefined
     ? undefined
-    : new Counter({ name: 'voike_spot_checks_total', help: 'Spot checks of results on this coordinator: two runs agreed, differed, or a trusted run settled a difference', labelNames: ['outcome'] as const, registers: [deps.registry] })
-  for (const outcome of SPOT_OUTCOMES) counter?.inc({ outcome }, 0)
+    : new Counter({ name: 'voike_spot_checks_total', help: 'Spot checks of results on this coordinator: two runs agreed, differed, or a trusted run settled a difference', labelNames: ['status'] as const, registers: [deps.registry] })
+  // `status`, the one label name for outcomes across the voike_ families.
+  for (const status of SPOT_OUTCOMES) counter?.inc({ status }, 0)
 
   const isReliable = (peerId: string): boolean => {
     if (peerId === selfId) return true
@@ -242,7 +243,7 @@ export function createSpotCheck (deps: SpotCheckDeps): SpotCheck {
   }
 
   function apply (v: SpotVerdict, ctx: AnswerContext): void {
-    for (const outcome of v.outcomes) counter?.inc({ outcome })
+    for (const status of v.outcomes) counter?.inc({ status })
     for (const p of v.agreed) {
       if (p === selfId) continue
       const st = streakOf(p)

@@ -108,9 +108,10 @@ test('metrics are on the given registry and removed on close', { timeout: 60_000
   const pool = createWorkerPool({ registry, tasks: TEST_TASKS, threads: 1 })
   await pool.run('noop', null)
   const text = await registry.metrics()
-  assert.match(text, /^voike_worker_pool_utilization \d/m)
+  assert.match(text, /^voike_worker_pool_utilization_ratio \d/m)
   assert.match(text, /^voike_worker_pool_queue_size 0$/m)
-  assert.match(text, /^voike_worker_tasks_total\{result="ok"\} 1$/m)
+  assert.match(text, /^voike_worker_tasks_total\{kind="noop",status="ok"\} 1$/m)
+  assert.match(text, /^voike_task_duration_seconds_count\{kind="noop"\} 1$/m)
   await pool.close()
   assert.doesNotMatch(await registry.metrics(), /voike_worker_pool/)
   // A new pool can take the same registry.

@@ -13,7 +13,7 @@
 import os from 'node:os'
 import { performance } from 'node:perf_hooks'
 import { Piscina } from 'piscina'
-import { Counter, Gauge, type Registry } from 'prom-client'
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
 import { silentLogger, type Logger } from '../../config/logger.js'
 import { intOption, resolveInts, type IntTable } from '../../config/options.js'
 import { WorkerError, WorkerErrorCode } from './errors.js'
@@ -110,13 +110,19 @@ const UTIL_TAU_MS = 10_000
 const THREAD_URL = new URL('./thread.js', import.meta.url).href
 
 const METRIC_NAMES = [
-  'voike_worker_pool_utilization',
+  'voike_worker_pool_utilization_ratio',
   'voike_worker_pool_queue_size',
   'voike_worker_pool_threads',
   'voike_worker_pool_in_flight',
   'voike_worker_tasks_total',
+  'voike_task_duration_seconds',
   'voike_worker_pool_rejected_total'
 ] as const
+
+/** Outcomes of tasks handed to the threads: ran and returned, threw (or the thread died), dropped by a cancel. */
+export const WORKER_TASK_STATUSES = ['ok', 'error', 'cancelled'] as const
+/** 100 µs … 10 min, roughly ×2.5 per bucket: light tasks take microseconds, heavy ones minutes. */
+export const TASK_DURATION_BUCKETS_S = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 60, 150, 300, 600]
 
 export function createWorkerPool (options: WorkerPoolOptions): WorkerPool {
   const opts = validateOptions(options)
@@ -159,7 +165,7 @@ export function createWorkerPool (options: WorkerPoolOptions): WorkerPool {
   let closed = false
   let closing: Promise<void> | undefined
 
-  const metrics = registerMetrics(opts.registry, {
+  const metrics = registerMetrics(opts.registry, [...opts.taskRegistry.keys()], {
     utilization,
     queueSize: () => piscina.queueSize,
     threads: () => piscina.threads.length,
@@ -184,14 +190,16 @@ export function createWorkerPool (options: WorkerPoolOptions): WorkerPool {
       (results) => {
         advanceUtil()
         inFlight--
-        countResults(results)
+        countResults(tasks, results)
         return results
       },
       (err: unknown) => {
         advanceUtil()
         inFlight--
         replaceLostThreads()
-        throw mapPiscinaError(err)
+        const mapped = mapPiscinaError(err)
+        countFailed(tasks, mapped.code === WorkerErrorCode.CANCELLED ? 'cancelled' : 'error')
+        throw mapped
       }
     )
   }
@@ -207,11 +215,34 @@ export function createWorkerPool (options: WorkerPoolOptions): WorkerPool {
     piscina.run({ batch: [] }).catch((err: unknown) => { logger.debug('worker pool: respawn kick failed', { err }) })
   }
 
-  function countResults (results: TaskResult[]): void {
-    let ok = 0
-    for (const r of results) if (r.ok) ok++
-    if (ok > 0) metrics.tasks.inc({ result: 'ok' }, ok)
-    if (results.length > ok) metrics.tasks.inc({ result: 'error' }, results.length - ok)
+  /** A registered task kind names its series; anything else shares `unknown` (bounded label values). */
+  function kindLabel (kind: unknown): string {
+    return typeof kind === 'string' && opts.taskRegistry.has(kind) ? kind : 'unknown'
+  }
+
+  /** Counts by task kind (one inc per kind and outcome, not per task) and times every task. */
+  function countResults (tasks: BatchTask[], results: TaskResult[]): void {
+    const counts = new Map<string, { ok: number, error: number }>()
+    for (let i = 0; i < results.length; i++) {
+      const r = results[i]
+      const kind = kindLabel(tasks[i]?.kind)
+      let c = counts.get(kind)
+      if (c === undefined) { c = { ok: 0, error: 0 }; counts.set(kind, c) }
+      if (r.ok) c.ok++
+      else c.error++
+      if (Number.isFinite(r.ms) && r.ms >= 0) metrics.duration.observe({ kind }, r.ms / 1000)
+    }
+    for (const [kind, c] of counts) {
+      if (c.ok > 0) metrics.tasks.inc({ kind, status: 'ok' }, c.ok)
+      if (c.error > 0) metrics.tasks.inc({ kind, status: 'error' }, c.error)
+    }
+  }
+
+  /** A batch that failed as a whole: its tasks did not return (the thread died, or a cancel dropped them). */
+  function countFailed (tasks: BatchTask[], status: 'error' | 'cancelled'): void {
+    const counts = new Map<string, number>()
+    for (const t of tasks) { const kind = kindLabel(t.kind); counts.set(kind, (counts.get(kind) ?? 0) + 1) }
+    for (const [kind, n] of counts) metrics.tasks.inc({ kind, status }, n)
   }
 
   function mapPiscinaError (err: unknown): WorkerError {
@@ -277,16 +308,27 @@ interface Readers {
   inFlight: () => number
 }
 
-function registerMetrics (registry: Registry, read: Readers): { tasks: Counter<'result'>, rejected: Counter } {
+/**
+ * The pool's families. Tasks are counted and timed here, on the node whose threads ran them
+ * (whoever coordinated their job): voike_worker_tasks_total{kind,status} and
+ * voike_task_duration_seconds{kind}, `kind` being the task kind (`fib-segment`, `noop`); the
+ * series of every registered task kind start at 0.
+ */
+function registerMetrics (registry: Registry, taskKinds: readonly string[], read: Readers): { tasks: Counter<'kind' | 'status'>, duration: Histogram<'kind'>, rejected: Counter } {
   const registers = [registry]
   // Gauges are read at scrape time (collect) rather than updated on the hot path.
-  new Gauge({ name: 'voike_worker_pool_utilization', help: 'Share of worker threads busy, exponentially averaged over ~10 s (0-1)', registers, collect () { this.set(read.utilization()) } })
+  new Gauge({ name: 'voike_worker_pool_utilization_ratio', help: 'Share of worker threads busy, exponentially averaged over ~10 s (0-1)', registers, collect () { this.set(read.utilization()) } })
   new Gauge({ name: 'voike_worker_pool_queue_size', help: 'Batches waiting for a worker thread', registers, collect () { this.set(read.queueSize()) } })
   new Gauge({ name: 'voike_worker_pool_threads', help: 'Worker threads alive', registers, collect () { this.set(read.threads()) } })
   new Gauge({ name: 'voike_worker_pool_in_flight', help: 'Batches dispatched to the worker pool and not finished', registers, collect () { this.set(read.inFlight()) } })
-  const tasks = new Counter({ name: 'voike_worker_tasks_total', help: 'Tasks run by worker threads, by result', labelNames: ['result'] as const, registers })
+  const tasks = new Counter({ name: 'voike_worker_tasks_total', help: 'Tasks handed to this node\'s worker threads, by task kind and status (ok, error, cancelled)', labelNames: ['kind', 'status'] as const, registers })
+  const duration = new Histogram({ name: 'voike_task_duration_seconds', help: 'Time a worker thread of this node spent on each task, by task kind', labelNames: ['kind'] as const, buckets: TASK_DURATION_BUCKETS_S, registers })
   const rejected = new Counter({ name: 'voike_worker_pool_rejected_total', help: 'Batches refused with ERR_WORKER_BUSY', registers })
-  return { tasks, rejected }
+  for (const kind of taskKinds) {
+    for (const status of WORKER_TASK_STATUSES) tasks.inc({ kind, status }, 0)
+    duration.zero({ kind })
+  }
+  return { tasks, duration, rejected }
 }
 
 interface FilledOptions {

@@ -213,15 +213,16 @@ export function createVasmActor (options: VasmActorOptions): Actor {
 
 /**
  * The `vasm` service actor. The store and the pool outlive restarts (they are the node's).
- * With a registry: `voike_vasm_program_fetches_total{result}` and `voike_vasm_program_fetched_bytes_total`.
+ * With a registry: `voike_vasm_program_fetches_total{status}` and `voike_vasm_program_fetched_bytes_total`.
  */
 export function vasmService (options: VasmActorOptions & { registry?: Registry }): ServiceActor {
   let onFetch = options.onFetch
   if (options.registry !== undefined) {
     const registers = [options.registry]
-    const fetches = new Counter({ name: 'voike_vasm_program_fetches_total', help: 'VASM programs fetched from a coordinator, by result', labelNames: ['result'] as const, registers })
+    const fetches = new Counter({ name: 'voike_vasm_program_fetches_total', help: 'VASM programs fetched from a coordinator, by status (the outcome)', labelNames: ['status'] as const, registers })
     const bytes = new Counter({ name: 'voike_vasm_program_fetched_bytes_total', help: 'Bytes of VASM programs fetched from coordinators', registers })
-    onFetch = (result, n) => { fetches.inc({ result }); bytes.inc(n); options.onFetch?.(result, n) }
+    for (const status of ['ok', 'error']) fetches.inc({ status }, 0)
+    onFetch = (result, n) => { fetches.inc({ status: result }); bytes.inc(n); options.onFetch?.(result, n) }
   }
   const actorOptions = { ...options, onFetch }
   return {
